@@ -1,0 +1,185 @@
+"""Tune results as pandas DataFrames: load, aggregate with CIs, best ratio, fit a schedule.
+
+Works on any imm_ray experiment, finished or still running, from a ``ResultGrid`` or
+offline from its storage path::
+
+    from imm_ray import analysis
+    df = analysis.load_experiment("results/lambda_vs_n_2026-11-23_12-00-00")
+    rows = analysis.explode_lists(df, prefix="rows/")          # one row per seed
+    agg = analysis.aggregate(rows, by=["method", "ratio", "n"], metric="test_log_loss")
+    best = analysis.best_per_group(agg, group=["method", "n"], choose="ratio")
+    schedule, fit = analysis.fit_schedule(best[best.method == "imm"], x="n", y="ratio")
+
+A trainable that evaluates many seeds (or ratios) at once reports them as equal-length
+lists under a common prefix (``rows/seed``, ``rows/test_log_loss``, ...);
+:func:`explode_lists` turns those into one DataFrame row per element.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from imm_ray.core import RatioSchedule
+
+
+def load_experiment(source) -> pd.DataFrame:
+    """Last reported result of every trial, config flattened as ``config/<key>`` columns.
+
+    Args:
+        source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder
+            or URI) — readable while the sweep is still running.
+    """
+    from ray import tune
+
+    if isinstance(source, tune.ResultGrid):
+        return source.get_dataframe()
+    path = os.fspath(source)
+    if "://" not in path and not os.path.isdir(path):
+        raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
+    return tune.ExperimentAnalysis(path).dataframe()
+
+
+def explode_lists(df: pd.DataFrame, prefix: str = "rows/",
+                  keep: Sequence[str] | None = None) -> pd.DataFrame:
+    """One output row per element of the list-valued columns named ``<prefix>*``.
+
+    The prefix is dropped from their names; ``keep`` columns (default: every
+    ``config/*`` column, renamed without ``config/``) are repeated on each row.
+    """
+    list_cols = [c for c in df.columns if c.startswith(prefix)]
+    if not list_cols:
+        raise ValueError(f"no columns start with {prefix!r}; columns are {list(df.columns)}")
+    keep = [c for c in df.columns if c.startswith("config/")] if keep is None else list(keep)
+    out = df[keep + list_cols].explode(list_cols, ignore_index=True)
+    out = out.rename(columns={c: c.removeprefix(prefix) for c in list_cols})
+    out = out.rename(columns={c: c.removeprefix("config/") for c in keep})
+    for c in (c.removeprefix(prefix) for c in list_cols):
+        out[c] = _numeric(out[c])
+    return out
+
+
+def _numeric(col: pd.Series) -> pd.Series:
+    try:
+        return pd.to_numeric(col)
+    except (TypeError, ValueError):
+        return col
+
+
+def aggregate(df: pd.DataFrame, by: Sequence[str], metric: str,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """Mean of ``metric`` per group with a Student-t confidence interval.
+
+    Returns columns ``by + [mean, std, count, sem, ci_low, ci_high]``; groups of one
+    value get a zero-width interval.
+    """
+    from scipy import stats
+
+    if metric not in df.columns:
+        raise ValueError(f"metric {metric!r} is not a column; columns are {list(df.columns)}")
+    g = df.groupby(list(by), dropna=False)[metric]
+    out = g.agg(mean="mean", std="std", count="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["sem"] = out["std"] / np.sqrt(out["count"])
+    t = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["count"] - 1, 1))
+    half = np.where(out["count"] > 1, t * out["sem"], 0.0)
+    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+def best_per_group(agg: pd.DataFrame, group: Sequence[str], choose: str,
+                   value: str = "mean", mode: str = "min") -> pd.DataFrame:
+    """For each ``group``, the row of ``agg`` whose ``choose`` value (e.g. the ratio)
+    gives the lowest (``mode="min"``) or highest ``value``."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    if choose not in agg.columns:
+        raise ValueError(f"{choose!r} is not a column of the aggregate")
+    grouped = agg.groupby(list(group))[value]
+    idx = grouped.idxmin() if mode == "min" else grouped.idxmax()
+    return agg.loc[idx].reset_index(drop=True)
+
+
+def fit_schedule(best: pd.DataFrame, x: str = "n", y: str = "ratio", basis: str = "auto",
+                 decimals: int | None = None) -> tuple[RatioSchedule, dict]:
+    """Least-squares line ``ratio = slope f(n) + intercept`` through the best ratios.
+
+    Args:
+        best: one row per dataset size with its best ratio (:func:`best_per_group`).
+        basis: ``"n"``, ``"log_n"``, or ``"auto"`` (whichever has the smaller residual).
+        decimals: round the schedule's ratios like the reference rule (None: no rounding).
+
+    Returns:
+        ``(schedule, report)``; the report has ``slope``, ``intercept``, ``basis``,
+        ``rmse`` (of the unrounded line, in ratio units), ``r2`` and ``points``.
+    """
+    if len(best) < 2:
+        raise ValueError(f"fit_schedule needs best ratios at >= 2 dataset sizes, got {len(best)}")
+    n = best[x].to_numpy(dtype=float)
+    r = best[y].to_numpy(dtype=float)
+    if (n <= 0).any():
+        raise ValueError(f"column {x!r} must be > 0 to fit a schedule")
+    bases = ["n", "log_n"] if basis == "auto" else [basis]
+    fits = [_line_fit(n, r, b) for b in bases]
+    rep = min(fits, key=lambda f: f["rmse"])
+    schedule = RatioSchedule(slope=rep["slope"], intercept=rep["intercept"],
+                             basis=rep["basis"], decimals=decimals)
+    return schedule, {**rep, "points": int(len(n))}
+
+
+def _line_fit(n: np.ndarray, r: np.ndarray, basis: str) -> dict:
+    if basis not in ("n", "log_n"):
+        raise ValueError(f"basis must be 'n', 'log_n' or 'auto', got {basis!r}")
+    f = n if basis == "n" else np.log(n)
+    slope, intercept = np.polyfit(f, r, 1) if np.ptp(f) > 0 else (0.0, float(r.mean()))
+    resid = r - (slope * f + intercept)
+    ss_tot = float(((r - r.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    return {"basis": basis, "slope": float(slope), "intercept": float(intercept),
+            "rmse": float(math.sqrt((resid**2).mean())), "r2": r2}
+
+
+def plot_with_ci(agg: pd.DataFrame, x: str, hue: str, path, *, ylabel: str, title: str = "",
+                 logx: bool = False, ax=None):
+    """Lines of ``mean`` vs ``x``, one per ``hue`` value, with ``ci_low..ci_high`` bands.
+
+    Saves a PNG at ``path`` when ``ax`` is None and returns the path (or the axis).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for key, part in agg.sort_values(x).groupby(hue, sort=True):
+        line, = ax.plot(part[x], part["mean"], marker="o", ms=3, label=str(key))
+        ax.fill_between(part[x], part["ci_low"], part["ci_high"], alpha=0.2,
+                        color=line.get_color())
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_title(title)
+    ax.legend(title=hue, fontsize=8)
+    ax.grid(alpha=0.3)
+    if not own:
+        return ax
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_csv(df: pd.DataFrame, path, required: Sequence[str] = ()) -> str:
+    """Write ``df`` to ``path`` after checking the ``required`` columns exist."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"results are missing columns {missing}")
+    df.to_csv(path, index=False)
+    return os.fspath(path)

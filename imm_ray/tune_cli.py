@@ -1,0 +1,229 @@
+"""Wiring shared by every sweep script: flags, Ray start/join, Tuner build/restore.
+
+A sweep script reads top to bottom (config, trainable, Tuner, analysis); the parts that
+would otherwise be copied into each script live here:
+
+- :func:`sweep_parser`: ``--address``, ``--storage-path``, ``--name``, ``--resume``,
+  ``--quick``, ``--gpus-per-trial``, ``--cpus-per-trial``, ``--max-failures``,
+  ``--max-concurrent``.
+- :func:`init_ray`: a local Ray (the embedded default) or a cluster via ``--address`` /
+  ``RAY_ADDRESS``.
+- :func:`run_tuner`: a new ``Tuner`` under ``<storage>/<name>``, or ``Tuner.restore`` of an
+  interrupted sweep (finished trials are never re-run).
+- :func:`trial_device`, :func:`report`, :func:`print_outputs` for trainables and endings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STORAGE = "results"
+RESULT_LINE_PREFIXES = ("results:", "plot:")
+
+
+def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the flags every sweep shares; scripts add their own."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.set_defaults(experiment=experiment)
+    p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                   help="Ray cluster to join (also RAY_ADDRESS); unset: start Ray locally")
+    p.add_argument("--storage-path", default=DEFAULT_STORAGE,
+                   help="local folder or cloud URI (s3://, gs://) for Tune results")
+    p.add_argument("--name", default=None,
+                   help=f"experiment folder under the storage path (default: "
+                        f"{experiment}_<time>; with --resume, the newest {experiment}_*)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted sweep (Tuner.restore); finished trials "
+                        "are not re-run")
+    p.add_argument("--quick", action="store_true", help="small preset, under a minute on CPU")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs per trial (fractional allowed); 0 runs on CPU")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial")
+    p.add_argument("--max-failures", type=int, default=2,
+                   help="retries of a failed trial (from its last checkpoint)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="cap on trials running at once (default: as resources allow)")
+    return p
+
+
+def validate_common(args: argparse.Namespace) -> None:
+    """Check the shared flags before Ray starts; raise ValueError naming the flag."""
+    if not (args.gpus_per_trial >= 0 and math.isfinite(args.gpus_per_trial)):
+        raise ValueError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    if not (args.cpus_per_trial > 0 and math.isfinite(args.cpus_per_trial)):
+        raise ValueError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    if args.max_failures < 0:
+        raise ValueError(f"--max-failures must be >= 0, got {args.max_failures}")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise ValueError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
+    args.storage_path = check_storage_path(args.storage_path)
+    args.name = resolve_name(args)
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def check_storage_path(path: str) -> str:
+    """Return a usable storage path, or raise ValueError before any trial starts.
+
+    Local folders are made absolute, created and probed for writing.
+    """
+    if is_uri(path):
+        return path
+    local = Path(path.removeprefix("file://")).expanduser().resolve()
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+        probe = local / f".imm_ray_write_probe_{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"--storage-path {str(local)!r} is not writable: {e}") from e
+    return str(local)
+
+
+def init_ray(args: argparse.Namespace, **kwargs) -> None:
+    """Join ``--address`` / ``RAY_ADDRESS`` if given, else start Ray on this machine."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if args.address:
+        ray.init(address=args.address, **kwargs)
+    else:
+        kwargs.setdefault("include_dashboard", False)
+        ray.init(**kwargs)
+
+
+def trial_resources(args: argparse.Namespace) -> dict[str, float]:
+    """Tune resources per trial; GPUs are dropped (with a notice) when Ray has none."""
+    import ray
+
+    gpus = args.gpus_per_trial
+    if gpus > 0 and ray.cluster_resources().get("GPU", 0) == 0:
+        print(f"notice: --gpus-per-trial={gpus} but the Ray cluster has no GPUs; running on CPU")
+        gpus = 0.0
+    return {"cpu": args.cpus_per_trial, "gpu": gpus}
+
+
+def resolve_name(args: argparse.Namespace) -> str:
+    """The experiment folder name: ``--name``, a new ``<experiment>_<time>``, or (with
+    ``--resume``) the newest ``<experiment>_*`` under the storage path."""
+    if args.name:
+        return args.name
+    if not args.resume:
+        return f"{args.experiment}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    if is_uri(args.storage_path):
+        raise ValueError("--resume with a cloud --storage-path needs --name")
+    found = sorted(Path(args.storage_path).glob(f"{args.experiment}_*"))
+    if not found:
+        raise ValueError(f"--resume: no {args.experiment}_* experiment under "
+                         f"{args.storage_path}; pass --name")
+    return found[-1].name
+
+
+def experiment_uri(args: argparse.Namespace) -> str:
+    """``<storage>/<name>``: where Tune keeps this sweep (after :func:`validate_common`)."""
+    return f"{args.storage_path.rstrip('/')}/{args.name}"
+
+
+def run_tuner(
+    trainable: Callable,
+    param_space: Mapping[str, Any],
+    args: argparse.Namespace,
+    *,
+    metric: str | None = None,
+    mode: str | None = None,
+    search_alg=None,
+    scheduler=None,
+    num_samples: int = 1,
+    checkpoint_config=None,
+):
+    """Fit a new sweep, or restore ``--resume``'s; returns the ``ResultGrid``.
+
+    Actors are reused between trials: on a 2-core machine starting a worker per trial
+    costs ~3.6 s, reuse makes 100 trivial trials take ~9 s instead of ~180 s.
+    """
+    from ray import tune
+
+    path = experiment_uri(args)
+    resources = trial_resources(args)
+    trainable = tune.with_resources(trainable, resources)
+    if args.resume:
+        if not tune.Tuner.can_restore(path):
+            raise ValueError(f"--resume: nothing to restore at {path}")
+        print(f"resuming {path}")
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                   resume_errored=True, param_space=dict(param_space))
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=dict(param_space),
+            tune_config=tune.TuneConfig(
+                metric=metric, mode=mode, search_alg=search_alg, scheduler=scheduler,
+                num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
+                reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=args.name, storage_path=args.storage_path,
+                failure_config=tune.FailureConfig(max_failures=args.max_failures),
+                checkpoint_config=checkpoint_config),
+        )
+    print(f"experiment: {path}")
+    save_sweep_args(args, path, resources)
+    return tuner.fit()
+
+
+def save_sweep_args(args: argparse.Namespace, path: str, resources: dict) -> None:
+    """Write the resolved command-line config beside the results (local storage only)."""
+    if is_uri(path):
+        return
+    Path(path).mkdir(parents=True, exist_ok=True)
+    record = {**vars(args), "resources_per_trial": resources}
+    Path(path, "sweep_args.json").write_text(json.dumps(record, indent=2, default=str))
+
+
+def trial_device(gpus_per_trial: float):
+    """The torch device for a trial: CUDA when it was given a GPU and one is visible."""
+    import torch
+
+    if gpus_per_trial > 0 and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def report(metrics: Mapping[str, Any], checkpoint=None) -> None:
+    """``tune.report`` after checking every float metric is finite (never a silent NaN)."""
+    from ray import tune
+
+    from imm_ray.core import NonFiniteLossError
+
+    bad = {k: v for k, v in metrics.items()
+           if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        raise NonFiniteLossError(f"non-finite metrics {bad}; stopping the trial")
+    tune.report(dict(metrics), checkpoint=checkpoint)
+
+
+def print_outputs(results_csv: str | os.PathLike, plots: list[str | os.PathLike]) -> None:
+    """The lines every sweep ends with: ``results: <csv>`` and one ``plot: <png>`` each."""
+    print(f"results: {results_csv}")
+    for p in plots:
+        print(f"plot: {p}")
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    """Local folder for a sweep's CSV and plots: the experiment folder when local, else
+    ``./results/<name>`` (cloud storage keeps the Tune results; outputs stay here)."""
+    base = Path(DEFAULT_STORAGE).resolve() if is_uri(args.storage_path) else Path(
+        args.storage_path)
+    out = base / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    return out
