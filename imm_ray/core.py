@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 
 PROB_ATOL = 1e-4
-"""Tolerance for probability vectors (restricted models, belief weights) summing to 1."""
+"""Tolerance for probability vectors (restricted models, belief weights) summing to 1
+(float16/bfloat16 rows get their dtype's eps instead)."""
 
 Reduction = Literal["mean", "sum", "none"]
 
@@ -71,8 +72,11 @@ def check_probs(probs: Tensor, name: str, dim: int = -1) -> None:
         raise ValueError(f"{name} must be non-negative; min is {probs.min().item():.3g}")
     sums = probs.sum(dim=dim, dtype=torch.float64)
     err = (sums - 1).abs().max().item() if sums.numel() else 0.0
-    if err > PROB_ATOL:
-        raise ValueError(f"{name} must sum to 1 along dim {dim} (tolerance {PROB_ATOL}); "
+    # Rounding each entry moves the sum by at most eps/2 of the total: a bfloat16 row
+    # cannot sum to 1 within 1e-4, so half precisions get their own eps as tolerance.
+    tol = max(PROB_ATOL, torch.finfo(probs.dtype).eps)
+    if err > tol:
+        raise ValueError(f"{name} must sum to 1 along dim {dim} (tolerance {tol:.3g}); "
                          f"worst row is off by {err:.3g}")
 
 

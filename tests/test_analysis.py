@@ -1,0 +1,63 @@
+"""imm_ray.analysis on synthetic result tables (no Ray needed)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from imm_ray import analysis
+
+
+def test_explode_lists_gives_one_row_per_element():
+    df = pd.DataFrame({"config/method": ["imm", "none"], "config/n": [4, 8],
+                       "rows/seed": [[0, 1, 2], [0, 1, 2]],
+                       "rows/loss": [[0.5, 0.6, 0.7], [0.9, 0.8, 0.7]], "time": [1.0, 2.0]})
+    out = analysis.explode_lists(df)
+    assert list(out.columns) == ["method", "n", "seed", "loss"]
+    assert len(out) == 6 and out["loss"].dtype == float
+    assert out[(out.method == "none") & (out.seed == 1)]["loss"].item() == 0.8
+    with pytest.raises(ValueError, match="no columns start with 'per/'"):
+        analysis.explode_lists(df, prefix="per/")
+
+
+def test_aggregate_matches_t_interval():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"g": np.repeat(["a", "b"], 30), "v": rng.normal(size=60)})
+    agg = analysis.aggregate(df, by=["g"], metric="v")
+    a = df[df.g == "a"].v
+    lo, hi = stats.t.interval(0.95, len(a) - 1, loc=a.mean(), scale=stats.sem(a))
+    row = agg[agg.g == "a"].iloc[0]
+    assert row["count"] == 30
+    assert row["ci_low"] == pytest.approx(lo) and row["ci_high"] == pytest.approx(hi)
+    one = analysis.aggregate(df.head(1), by=["g"], metric="v").iloc[0]
+    assert one["ci_low"] == one["ci_high"] == one["mean"]
+
+
+def test_best_per_group_and_fit_schedule_recover_a_known_line():
+    ns = np.array([2, 4, 8, 16, 32, 50])
+    true_ratio = np.round(0.9 - 0.15 * np.log(ns), 1)
+    rows = []
+    for n, r_best in zip(ns, true_ratio, strict=True):
+        for r in np.round(np.arange(0, 1, 0.1), 1):
+            rows.append({"method": "imm", "n": n, "ratio": r, "mean": (r - r_best) ** 2})
+    best = analysis.best_per_group(pd.DataFrame(rows), group=["method", "n"], choose="ratio")
+    assert np.allclose(best.sort_values("n").ratio, true_ratio)
+    sched, rep = analysis.fit_schedule(best, x="n", y="ratio")
+    assert rep["basis"] == "log_n" and rep["slope"] == pytest.approx(-0.15, abs=0.02)
+    assert rep["rmse"] < 0.05 and rep["points"] == 6
+    assert all(abs(sched.ratio(n) - r) < 0.06 for n, r in zip(ns, true_ratio, strict=True))
+    with pytest.raises(ValueError, match=">= 2 dataset sizes"):
+        analysis.fit_schedule(best.head(1))
+
+
+def test_plot_with_ci_writes_a_png(tmp_path):
+    agg = pd.DataFrame({"n": [1, 2, 1, 2], "method": ["a", "a", "b", "b"],
+                        "mean": [1.0, 0.5, 1.2, 0.9], "ci_low": [0.9, 0.4, 1.1, 0.8],
+                        "ci_high": [1.1, 0.6, 1.3, 1.0]})
+    path = analysis.plot_with_ci(agg, "n", "method", tmp_path / "p.png", ylabel="loss")
+    assert (tmp_path / "p.png").stat().st_size > 1000 and path == tmp_path / "p.png"
+
+
+def test_load_experiment_missing_folder_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no Tune experiment folder at"):
+        analysis.load_experiment(tmp_path / "nope")

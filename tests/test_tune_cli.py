@@ -1,0 +1,73 @@
+"""Shared sweep wiring that needs no running Ray: flags, validation, naming, devices."""
+
+import time
+
+import pytest
+import torch
+
+from imm_ray import tune_cli
+
+
+def parse(*argv, experiment="demo"):
+    return tune_cli.sweep_parser("demo sweep", experiment).parse_args(list(argv))
+
+
+def test_defaults_and_new_names_are_timestamped(tmp_path):
+    args = parse("--storage-path", str(tmp_path))
+    tune_cli.validate_common(args)
+    assert args.name.startswith("demo_") and args.storage_path == str(tmp_path.resolve())
+    assert args.gpus_per_trial == 0 and args.cpus_per_trial == 1 and not args.resume
+    assert tune_cli.experiment_uri(args) == f"{tmp_path.resolve()}/{args.name}"
+
+
+@pytest.mark.parametrize("flag,value,match", [
+    ("--gpus-per-trial", "-1", "--gpus-per-trial must be >= 0"),
+    ("--cpus-per-trial", "0", "--cpus-per-trial must be > 0"),
+    ("--max-failures", "-2", "--max-failures must be >= 0"),
+    ("--max-concurrent", "0", "--max-concurrent must be >= 1"),
+])
+def test_bad_flags_name_the_flag(tmp_path, flag, value, match):
+    with pytest.raises(ValueError, match=match):
+        tune_cli.validate_common(parse(flag, value, "--storage-path", str(tmp_path)))
+
+
+def test_unwritable_storage_path_fails_fast(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="--storage-path .* is not writable"):
+        tune_cli.validate_common(parse("--storage-path", str(blocker / "sub")))
+
+
+def test_resume_picks_the_newest_experiment(tmp_path):
+    with pytest.raises(ValueError, match="--resume: no demo_\\* experiment"):
+        tune_cli.validate_common(parse("--resume", "--storage-path", str(tmp_path)))
+    (tmp_path / "demo_2026-01-01_00-00-00").mkdir()
+    (tmp_path / "demo_2026-02-01_00-00-00").mkdir()
+    (tmp_path / "other_2027-01-01_00-00-00").mkdir()
+    args = parse("--resume", "--storage-path", str(tmp_path))
+    tune_cli.validate_common(args)
+    assert args.name == "demo_2026-02-01_00-00-00"
+    args = parse("--resume", "--name", "mine", "--storage-path", str(tmp_path))
+    tune_cli.validate_common(args)
+    assert args.name == "mine"
+
+
+def test_output_dir_is_the_local_experiment_folder(tmp_path):
+    args = parse("--storage-path", str(tmp_path), "--name", "x")
+    tune_cli.validate_common(args)
+    assert tune_cli.output_dir(args) == tmp_path.resolve() / "x"
+
+
+def test_trial_device_falls_back_to_cpu():
+    assert tune_cli.trial_device(0).type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert tune_cli.trial_device(0.5).type == expected
+
+
+def test_names_differ_over_time(tmp_path):
+    a = parse("--storage-path", str(tmp_path))
+    tune_cli.validate_common(a)
+    time.sleep(1.05)
+    b = parse("--storage-path", str(tmp_path))
+    tune_cli.validate_common(b)
+    assert a.name != b.name
