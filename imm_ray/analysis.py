@@ -183,3 +183,25 @@ def write_csv(df: pd.DataFrame, path, required: Sequence[str] = ()) -> str:
         raise ValueError(f"results are missing columns {missing}")
     df.to_csv(path, index=False)
     return os.fspath(path)
+
+
+def best_table(rows: pd.DataFrame, group: Sequence[str], choose: str, select: str,
+               report: Sequence[str], mode: str = "min",
+               confidence: float = 0.95) -> pd.DataFrame:
+    """Per ``group``, the ``choose`` value (e.g. the ratio) whose mean ``select`` metric is
+    best, with the mean and confidence interval of each ``report`` metric at that value.
+
+    Selecting on one metric (e.g. a validation loss) and reporting others (test metrics)
+    keeps the reported intervals free of the selection. Returns one row per group:
+    ``group + [choose, "count"]`` and ``<m>_mean``, ``<m>_ci_low``, ``<m>_ci_high`` for
+    each ``m`` in ``report``.
+    """
+    keys = [*group, choose]
+    sel = aggregate(rows, by=keys, metric=select, confidence=confidence)
+    best = best_per_group(sel, group=group, choose=choose, mode=mode)[[*keys, "count"]]
+    for m in report:
+        agg = aggregate(rows, by=keys, metric=m, confidence=confidence)
+        agg = agg[[*keys, "mean", "ci_low", "ci_high"]].rename(
+            columns={c: f"{m}_{c}" for c in ("mean", "ci_low", "ci_high")})
+        best = best.merge(agg, on=keys, how="left")
+    return best
