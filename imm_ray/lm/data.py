@@ -1,0 +1,227 @@
+"""Penn Treebank (or any one-sentence-per-line corpus) through Hugging Face ``datasets``.
+
+Data is prepared once, outside trials: :func:`prepare_corpus` reads the three splits,
+builds the vocabulary from the training split, appends ``<eos>`` to every line, and
+caches the token ids as one ``.npz`` keyed by the files' SHA-256. Trials only call
+:func:`load_corpus` on the path it returns::
+
+    path = prepare_corpus("../shared/data/ptb", cache_dir="~/.cache/imm_ray")
+    corpus = load_corpus(path)            # Corpus(vocab, train, valid, test)
+    batches = batchify(corpus.train, 20)  # [20, n // 20] for truncated BPTT
+
+Local files are read with ``datasets.load_dataset("text", ...)`` in offline mode; the
+hub dataset ``ptb_text_only`` is used only when no data directory is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SPLITS = ("train", "valid", "test")
+EOS = "<eos>"
+UNK = "<unk>"
+HUB_NAME = "ptb_text_only"
+DEFAULT_PATTERN = "ptb.{split}.txt"
+CACHE_VERSION = "1"
+
+
+@dataclass
+class Corpus:
+    """A tokenised corpus: ``vocab[i]`` is word ``i``; splits are int64 id arrays."""
+
+    vocab: list[str]
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def split(self, name: str) -> np.ndarray:
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        return getattr(self, name)
+
+
+def split_files(data_dir: str | os.PathLike, pattern: str = DEFAULT_PATTERN) -> dict:
+    """``{split: Path}`` for the three files; FileNotFoundError names the missing path."""
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {str(root)!r} does not exist; expected a "
+                                f"folder with {pattern.format(split='train')}, "
+                                f"{pattern.format(split='valid')} and "
+                                f"{pattern.format(split='test')}")
+    files = {s: root / pattern.format(split=s) for s in SPLITS}
+    for s, f in files.items():
+        if not f.is_file():
+            raise FileNotFoundError(f"{s} split not found: looked for {str(f)!r} (a text file "
+                                    "with one sentence per line)")
+    return files
+
+
+def files_hash(files: dict) -> str:
+    """SHA-256 over the splits' bytes (and their split names): the cache key."""
+    h = hashlib.sha256(CACHE_VERSION.encode())
+    for s in SPLITS:
+        h.update(s.encode())
+        h.update(Path(files[s]).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def read_lines_local(files: dict) -> dict[str, list[str]]:
+    """Lines of each split via ``datasets.load_dataset("text")``, never touching the hub."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    for s, f in files.items():
+        _check_text_file(f, s)
+    ds = datasets.load_dataset("text", data_files={s: str(f) for s, f in files.items()},
+                               keep_in_memory=True)
+    return {s: list(ds[s]["text"]) for s in SPLITS}
+
+
+def read_lines_hub(name: str = HUB_NAME) -> dict[str, list[str]]:
+    """Lines of each split from the Hugging Face hub dataset (needs network access)."""
+    import datasets
+
+    ds = datasets.load_dataset(name)
+    names = {"train": "train", "valid": "validation", "test": "test"}
+    return {s: list(ds[names[s]]["sentence"]) for s in SPLITS}
+
+
+def _check_text_file(path: Path, split: str) -> None:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{split} split {str(path)!r} is empty; expected one sentence per line")
+    if b"\x00" in raw[:65536]:
+        raise ValueError(f"{split} split {str(path)!r} looks binary; expected UTF-8 text with "
+                         "one whitespace-tokenised sentence per line")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{split} split {str(path)!r} is not UTF-8 text ({e}); expected one "
+                         "whitespace-tokenised sentence per line") from e
+
+
+def build_vocab(train_lines: list[str]) -> list[str]:
+    """Training-split words by decreasing count (ties by first appearance), ``<eos>`` first."""
+    counts = Counter(w for line in train_lines for w in line.split())
+    counts.pop(EOS, None)
+    return [EOS] + [w for w, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def tokenize(lines: list[str], word_to_id: dict[str, int], split: str) -> np.ndarray:
+    """Ids of the words of ``lines`` with ``<eos>`` after each line (int64 ``[n]``).
+
+    Words outside the vocabulary become ``<unk>`` when the vocabulary has one; otherwise
+    ValueError (PTB's vocabulary is closed: every valid/test word occurs in train).
+    """
+    unk = word_to_id.get(UNK)
+    eos = word_to_id[EOS]
+    ids: list[int] = []
+    for n, line in enumerate(lines):
+        for w in line.split():
+            i = word_to_id.get(w, unk)
+            if i is None:
+                raise ValueError(f"{split} split line {n + 1}: word {w!r} is not in the "
+                                 f"training vocabulary and there is no {UNK!r} token; "
+                                 "expected a closed vocabulary")
+            ids.append(i)
+        ids.append(eos)
+    return np.asarray(ids, dtype=np.int64)
+
+
+def tokenize_splits(lines: dict[str, list[str]]) -> Corpus:
+    """Vocabulary from train, then ids for all three splits."""
+    if not any(line.split() for line in lines["train"]):
+        raise ValueError("the training split has no words; expected one sentence per line")
+    vocab = build_vocab(lines["train"])
+    w2i = {w: i for i, w in enumerate(vocab)}
+    return Corpus(vocab, *(tokenize(lines[s], w2i, s) for s in SPLITS))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("IMM_RAY_CACHE", "~/.cache/imm_ray")).expanduser()
+
+
+def prepare_corpus(data_dir: str | os.PathLike | None = None,
+                   cache_dir: str | os.PathLike | None = None,
+                   pattern: str = DEFAULT_PATTERN) -> Path:
+    """Tokenise once and return the cached ``.npz`` path (reused when the files match).
+
+    Args:
+        data_dir: folder with the three split files (``pattern`` names them). None: the
+            hub dataset ``ptb_text_only`` (needs network; cached by its name).
+        cache_dir: where the ``.npz`` goes (default ``$IMM_RAY_CACHE`` or
+            ``~/.cache/imm_ray``).
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    if data_dir is None:
+        out = cache / f"lm_{HUB_NAME}.npz"
+        if not out.is_file():
+            _save(tokenize_splits(read_lines_hub()), out)
+        return out
+    files = split_files(data_dir, pattern)
+    out = cache / f"lm_{Path(data_dir).name or 'corpus'}_{files_hash(files)}.npz"
+    if not out.is_file():
+        _save(tokenize_splits(read_lines_local(files)), out)
+    return out
+
+
+def _save(corpus: Corpus, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, vocab=np.asarray(corpus.vocab), train=corpus.train, valid=corpus.valid,
+             test=corpus.test)
+    os.replace(tmp, out)  # atomic: concurrent preparers never see half a file
+
+
+def load_corpus(path: str | os.PathLike) -> Corpus:
+    """Read a corpus written by :func:`prepare_corpus`."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"prepared corpus not found at {str(p)!r}; run "
+                                "imm_ray.lm.data.prepare_corpus first")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return Corpus([str(w) for w in z["vocab"]], z["train"], z["valid"], z["test"])
+    except (KeyError, ValueError, OSError) as e:
+        raise ValueError(f"{str(p)!r} is not a prepared corpus (expected an .npz with vocab, "
+                         f"train, valid, test): {e}") from e
+
+
+def train_prefix(train: np.ndarray, fraction: float) -> np.ndarray:
+    """The first ``fraction`` of the training tokens (at least 2 tokens)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {fraction!r}")
+    return train[: max(2, int(round(fraction * len(train))))]
+
+
+def batchify(data: np.ndarray | Tensor, batch_size: int) -> Tensor:
+    """``[n]`` -> ``[batch_size, n // batch_size]``: row b is a contiguous stretch."""
+    data = torch.as_tensor(data, dtype=torch.long)
+    cols = len(data) // batch_size
+    if cols < 2:
+        raise ValueError(f"{len(data)} tokens are too few for batch_size={batch_size}")
+    return data[: cols * batch_size].view(batch_size, cols)
+
+
+def bptt_batches(rows: Tensor, bptt: int):
+    """Yield ``(inputs [B, T], targets [B, T])`` windows of ``rows`` for truncated BPTT."""
+    for i in range(0, rows.shape[1] - 1, bptt):
+        t = min(bptt, rows.shape[1] - 1 - i)
+        yield rows[:, i:i + t], rows[:, i + 1:i + 1 + t]
+
+
+def num_bptt_batches(rows: Tensor, bptt: int) -> int:
+    return -(-(rows.shape[1] - 1) // bptt)
