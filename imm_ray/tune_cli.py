@@ -5,7 +5,7 @@ would otherwise be copied into each script live here:
 
 - :func:`sweep_parser`: ``--address``, ``--storage-path``, ``--name``, ``--resume``,
   ``--quick``, ``--gpus-per-trial``, ``--cpus-per-trial``, ``--max-failures``,
-  ``--max-concurrent``.
+  ``--max-concurrent``, ``--no-reuse-actors``.
 - :func:`init_ray`: a local Ray (the embedded default) or a cluster via ``--address`` /
   ``RAY_ADDRESS``.
 - :func:`run_tuner`: a new ``Tuner`` under ``<storage>/<name>``, or ``Tuner.restore`` of an
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STORAGE = "results"
+LOOPBACK = "127.0.0.1"  # the only address imm_ray listens on or talks to
 RESULT_LINE_PREFIXES = ("results:", "plot:")
 
 
@@ -35,8 +36,9 @@ def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
     p.set_defaults(experiment=experiment)
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="Ray cluster to join (also RAY_ADDRESS); unset: start Ray locally")
-    p.add_argument("--storage-path", default=DEFAULT_STORAGE,
-                   help="local folder or cloud URI (s3://, gs://) for Tune results")
+    p.add_argument("--storage-path", default=os.environ.get("IMM_RAY_STORAGE", DEFAULT_STORAGE),
+                   help="local folder or cloud URI (s3://, gs://) for Tune results (also "
+                        "IMM_RAY_STORAGE); checked before Ray starts")
     p.add_argument("--name", default=None,
                    help=f"experiment folder under the storage path (default: "
                         f"{experiment}_<time>; with --resume, the newest {experiment}_*)")
@@ -51,6 +53,10 @@ def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                    help="retries of a failed trial (from its last checkpoint)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="cap on trials running at once (default: as resources allow)")
+    p.add_argument("--no-reuse-actors", dest="reuse_actors", action="store_false",
+                   help="a fresh worker process per trial (4-6 s each on 2 cores): short "
+                        "trials then spread over a cluster's nodes instead of queueing on "
+                        "the first worker that is up")
     return p
 
 
@@ -75,10 +81,13 @@ def is_uri(path: str) -> bool:
 def check_storage_path(path: str) -> str:
     """Return a usable storage path, or raise ValueError before any trial starts.
 
-    Local folders are made absolute, created and probed for writing.
+    Local folders are made absolute, created and probed for writing. Cloud URIs need
+    credentials on this machine and a writable bucket (:mod:`imm_ray.storage`).
     """
     if is_uri(path):
-        return path
+        from imm_ray.storage import check_cloud_uri
+
+        return check_cloud_uri(path)
     local = Path(path.removeprefix("file://")).expanduser().resolve()
     try:
         local.mkdir(parents=True, exist_ok=True)
@@ -99,8 +108,33 @@ def init_ray(args: argparse.Namespace, **kwargs) -> None:
     if args.address:
         ray.init(address=args.address, **kwargs)
     else:
-        kwargs.setdefault("include_dashboard", False)
-        ray.init(**kwargs)
+        start_local_ray(**kwargs)
+
+
+def start_local_ray(**kwargs) -> None:
+    """``ray.init(**kwargs)`` of a Ray on this machine that listens on loopback only (no
+    dashboard unless asked for)."""
+    import ray
+
+    local_ray_on_loopback()
+    kwargs.setdefault("include_dashboard", False)
+    kwargs.setdefault("_node_ip_address", LOOPBACK)
+    ray.init(**kwargs)
+
+
+def local_ray_on_loopback() -> None:
+    """Make a Ray started by this process use 127.0.0.1 only.
+
+    Ray treats a node IP of 127.0.0.1 as "find the outward address" (it opens a socket
+    towards a public IP to learn it) and then binds its servers to 0.0.0.0, unless
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, its switch for single-machine Ray. Ray's
+    processes inherit the variable; this process read it when ``ray`` was imported, so its
+    constant is set too.
+    """
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def trial_resources(args: argparse.Namespace) -> dict[str, float]:
@@ -120,7 +154,7 @@ def resolve_name(args: argparse.Namespace) -> str:
     if args.name:
         return args.name
     if not args.resume:
-        return f"{args.experiment}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+        return new_name(args.experiment, args.storage_path)
     if is_uri(args.storage_path):
         raise ValueError("--resume with a cloud --storage-path needs --name")
     found = sorted(Path(args.storage_path).glob(f"{args.experiment}_*"))
@@ -128,6 +162,25 @@ def resolve_name(args: argparse.Namespace) -> str:
         raise ValueError(f"--resume: no {args.experiment}_* experiment under "
                          f"{args.storage_path}; pass --name")
     return found[-1].name
+
+
+def new_name(experiment: str, storage_path: str) -> str:
+    """``<experiment>_<YYYY-mm-dd_HH-MM-SS>``, reserved by creating the folder so that two
+    sweeps started in the same second get different ones (``..._01``, ``..._02``: the
+    fixed-width suffix keeps the newest last in name order, which ``--resume`` relies on).
+    """
+    base = f"{experiment}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    if is_uri(storage_path):  # object stores have no atomic mkdir; seconds must do
+        return base
+    for i in range(100):
+        name = base if i == 0 else f"{base}_{i:02d}"
+        try:
+            (Path(storage_path) / name).mkdir(parents=True)
+            return name
+        except FileExistsError:
+            continue
+    raise ValueError(f"--name: 100 {experiment} sweeps started in one second under "
+                     f"{storage_path}; pass --name")
 
 
 def experiment_uri(args: argparse.Namespace) -> str:
@@ -146,13 +199,22 @@ def run_tuner(
     scheduler=None,
     num_samples: int = 1,
     checkpoint_config=None,
+    callbacks: list | None = None,
 ):
     """Fit a new sweep, or restore ``--resume``'s; returns the ``ResultGrid``.
 
+    Every result gets ``node_id`` (:class:`imm_ray.tune_callbacks.NodeIdCallback`);
+    ``callbacks`` adds Tune callbacks to a new sweep (a restored one keeps its own).
+
     Actors are reused between trials: on a 2-core machine starting a worker per trial
-    costs ~3.6 s, reuse makes 100 trivial trials take ~9 s instead of ~180 s.
+    costs ~3.6 s, reuse makes 100 trivial trials take ~9 s instead of ~180 s. Tune then
+    hands a waiting trial to a worker that is already up rather than wait for a new one,
+    so sub-second trials all run on the first node whose worker started;
+    ``--no-reuse-actors`` spreads them over the cluster.
     """
     from ray import tune
+
+    from imm_ray.tune_callbacks import NodeIdCallback
 
     path = experiment_uri(args)
     resources = trial_resources(args)
@@ -170,11 +232,12 @@ def run_tuner(
             tune_config=tune.TuneConfig(
                 metric=metric, mode=mode, search_alg=search_alg, scheduler=scheduler,
                 num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
-                reuse_actors=True),
+                reuse_actors=getattr(args, "reuse_actors", True)),
             run_config=tune.RunConfig(
                 name=args.name, storage_path=args.storage_path,
                 failure_config=tune.FailureConfig(max_failures=args.max_failures),
-                checkpoint_config=checkpoint_config),
+                checkpoint_config=checkpoint_config,
+                callbacks=[NodeIdCallback(), *(callbacks or [])]),
         )
     print(f"experiment: {path}")
     save_sweep_args(args, path, resources)
@@ -191,16 +254,24 @@ def save_sweep_args(args: argparse.Namespace, path: str, resources: dict) -> Non
 
 
 def trial_device(gpus_per_trial: float):
-    """The torch device for a trial: CUDA when it was given a GPU and one is visible."""
+    """The torch device for a trial: CUDA when it was given a GPU and one is visible; a
+    one-line notice when a GPU was asked for but torch sees none."""
     import torch
 
     if gpus_per_trial > 0 and torch.cuda.is_available():
         return torch.device("cuda")
+    if gpus_per_trial > 0:
+        print(f"notice: {gpus_per_trial} GPU(s) per trial requested but torch sees no CUDA "
+              f"device (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); "
+              "running on CPU")
     return torch.device("cpu")
 
 
 def report(metrics: Mapping[str, Any], checkpoint=None) -> None:
-    """``tune.report`` after checking every float metric is finite (never a silent NaN)."""
+    """``tune.report`` after checking every float metric is finite (never a silent NaN);
+    adds ``node_id``, the Ray node the trial runs on (two nodes of one machine share
+    Tune's ``node_ip`` and ``hostname``)."""
+    import ray
     from ray import tune
 
     from imm_ray.core import NonFiniteLossError
@@ -209,7 +280,8 @@ def report(metrics: Mapping[str, Any], checkpoint=None) -> None:
            if isinstance(v, float) and not math.isfinite(v)}
     if bad:
         raise NonFiniteLossError(f"non-finite metrics {bad}; stopping the trial")
-    tune.report(dict(metrics), checkpoint=checkpoint)
+    tune.report({"node_id": ray.get_runtime_context().get_node_id(), **metrics},
+                checkpoint=checkpoint)
 
 
 def print_outputs(results_csv: str | os.PathLike, plots: list[str | os.PathLike]) -> None:

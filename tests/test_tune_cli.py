@@ -71,3 +71,17 @@ def test_names_differ_over_time(tmp_path):
     b = parse("--storage-path", str(tmp_path))
     tune_cli.validate_common(b)
     assert a.name != b.name
+
+
+def test_sweeps_started_in_the_same_second_get_different_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(tune_cli.time, "strftime", lambda fmt: "2026-01-01_00-00-00")
+    names = []
+    for _ in range(3):
+        a = parse("--storage-path", str(tmp_path))
+        tune_cli.validate_common(a)
+        names.append(a.name)
+    assert names == ["demo_2026-01-01_00-00-00", "demo_2026-01-01_00-00-00_01",
+                     "demo_2026-01-01_00-00-00_02"]
+    resumed = parse("--storage-path", str(tmp_path), "--resume")
+    tune_cli.validate_common(resumed)
+    assert resumed.name == names[-1]  # the newest, in name order
