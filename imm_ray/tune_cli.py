@@ -157,9 +157,12 @@ def resolve_name(args: argparse.Namespace) -> str:
         return new_name(args.experiment, args.storage_path)
     if is_uri(args.storage_path):
         raise ValueError("--resume with a cloud --storage-path needs --name")
-    found = sorted(Path(args.storage_path).glob(f"{args.experiment}_*"))
+    # Only folders Tune has written its Tuner to: a sweep that died before Tuner.fit leaves
+    # an empty reserved folder, which must not hide the older interrupted one.
+    found = sorted(p for p in Path(args.storage_path).glob(f"{args.experiment}_*")
+                   if (p / "tuner.pkl").is_file())
     if not found:
-        raise ValueError(f"--resume: no {args.experiment}_* experiment under "
+        raise ValueError(f"--resume: no restorable {args.experiment}_* experiment under "
                          f"{args.storage_path}; pass --name")
     return found[-1].name
 
@@ -245,12 +248,15 @@ def run_tuner(
 
 
 def save_sweep_args(args: argparse.Namespace, path: str, resources: dict) -> None:
-    """Write the resolved command-line config beside the results (local storage only)."""
+    """Write the resolved command-line config beside the results (local storage only):
+    ``sweep_args.json`` for a new sweep; a resume writes ``sweep_args_resume.json`` so the
+    record of what the results came from is kept."""
     if is_uri(path):
         return
     Path(path).mkdir(parents=True, exist_ok=True)
     record = {**vars(args), "resources_per_trial": resources}
-    Path(path, "sweep_args.json").write_text(json.dumps(record, indent=2, default=str))
+    name = "sweep_args_resume.json" if args.resume else "sweep_args.json"
+    Path(path, name).write_text(json.dumps(record, indent=2, default=str))
 
 
 def trial_device(gpus_per_trial: float):

@@ -1,5 +1,6 @@
 """Shared sweep wiring that needs no running Ray: flags, validation, naming, devices."""
 
+import json
 import time
 
 import pytest
@@ -39,11 +40,13 @@ def test_unwritable_storage_path_fails_fast(tmp_path):
 
 
 def test_resume_picks_the_newest_experiment(tmp_path):
-    with pytest.raises(ValueError, match="--resume: no demo_\\* experiment"):
+    with pytest.raises(ValueError, match="--resume: no restorable demo_\\* experiment"):
         tune_cli.validate_common(parse("--resume", "--storage-path", str(tmp_path)))
-    (tmp_path / "demo_2026-01-01_00-00-00").mkdir()
-    (tmp_path / "demo_2026-02-01_00-00-00").mkdir()
-    (tmp_path / "other_2027-01-01_00-00-00").mkdir()
+    for name in ("demo_2026-01-01_00-00-00", "demo_2026-02-01_00-00-00",
+                 "other_2027-01-01_00-00-00"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "tuner.pkl").touch()  # what Tune writes when a sweep starts
+    (tmp_path / "demo_2026-03-01_00-00-00").mkdir()  # reserved, died before Tuner.fit
     args = parse("--resume", "--storage-path", str(tmp_path))
     tune_cli.validate_common(args)
     assert args.name == "demo_2026-02-01_00-00-00"
@@ -82,6 +85,20 @@ def test_sweeps_started_in_the_same_second_get_different_folders(tmp_path, monke
         names.append(a.name)
     assert names == ["demo_2026-01-01_00-00-00", "demo_2026-01-01_00-00-00_01",
                      "demo_2026-01-01_00-00-00_02"]
+    for name in names:
+        (tmp_path / name / "tuner.pkl").touch()
     resumed = parse("--storage-path", str(tmp_path), "--resume")
     tune_cli.validate_common(resumed)
     assert resumed.name == names[-1]  # the newest, in name order
+
+
+def test_a_resume_keeps_the_original_sweep_args(tmp_path):
+    first = parse("--storage-path", str(tmp_path), "--name", "x", "--max-failures", "5")
+    tune_cli.validate_common(first)
+    tune_cli.save_sweep_args(first, tune_cli.experiment_uri(first), {"cpu": 1})
+    again = parse("--storage-path", str(tmp_path), "--name", "x", "--resume")
+    tune_cli.validate_common(again)
+    tune_cli.save_sweep_args(again, tune_cli.experiment_uri(again), {"cpu": 1})
+    folder = tmp_path / "x"
+    assert json.loads((folder / "sweep_args.json").read_text())["max_failures"] == 5
+    assert json.loads((folder / "sweep_args_resume.json").read_text())["resume"] is True

@@ -22,7 +22,7 @@ class ToyConfig:
     weights: tuple[float, ...] = (0.0, 2.0, 1.5, -1.0)
     """True logistic weights (bias, x, extra features...); d = len(weights) - 2 extras."""
     rho: float = 0.0
-    """Correlation of each extra feature with x (0: independent, the paper's toy)."""
+    """Correlation of each extra feature with x (0: independent, IMM.md 7.1's setting)."""
     label_noise: float = 0.0
     """Probability of flipping each label."""
     num_bins: int = 4
@@ -52,6 +52,9 @@ class ToyConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.eval_seed, bool) or not isinstance(self.eval_seed, int) \
+                or self.eval_seed < 0:
+            raise ValueError(f"eval_seed must be an integer >= 0, got {self.eval_seed!r}")
         if not self.l2 >= 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
         if not self.tol > 0:
