@@ -16,7 +16,7 @@ Run::
     python benchmarks/lm_imm.py                 # ~3 min on an idle 2-core machine
     python benchmarks/lm_imm.py --quick         # a few steps, for tests
 
-Measured figures are in .readme_parts/issue5.md (with the machine's load).
+Measured figures are in the README section "Cost of IMM" (with the machine's load).
 """
 
 from __future__ import annotations

@@ -40,8 +40,9 @@ def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                    help="local folder or cloud URI (s3://, gs://) for Tune results (also "
                         "IMM_RAY_STORAGE); checked before Ray starts")
     p.add_argument("--name", default=None,
-                   help=f"experiment folder under the storage path (default: "
-                        f"{experiment}_<time>; with --resume, the newest {experiment}_*)")
+                   help=f"experiment folder under the storage path (default: the sweep's "
+                        f"prefix and the time, e.g. {experiment}_<time>; with --resume, the "
+                        "newest folder with that prefix that Tune started in)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted sweep (Tuner.restore); finished trials "
                         "are not re-run")

@@ -14,9 +14,12 @@ Run (local Ray; ``--address`` joins a cluster, ``--resume`` continues a stopped 
     python sweeps/lm_ptb.py --preset paper --gpus-per-trial 0.5 --data-dir /data/ptb
 
 Axes (``--methods``, ``--models``, ``--lams``, ``--ks``, ``--train-fractions``,
-``--seeds``) override the preset's grid; ``--set FIELD=VALUE`` any LMConfig field; ``--asha``
-stops poor trials early. Ends with ``results: <CSV>`` (a row per trial: model, method,
-lambda, k, train_fraction, seed, valid_ppl, test_ppl, ...) and ``plot: <PNG>`` lines.
+``--seeds``) override the preset's grid; ``--set FIELD=VALUE`` any other LMConfig field
+(it wins over the preset's per-model settings too); ``--epochs N`` trains N epochs instead
+of the preset's epochs or token budget; ``--asha`` stops poor trials early (it needs a
+fixed epoch count: with the ``cpu`` preset's token budget, pass ``--epochs``). Ends with
+``results: <CSV>`` (a row per trial: model, method, lambda, k, train_fraction, seed,
+valid_ppl, test_ppl, ...) and ``plot: <PNG>`` lines.
 
 Measured (preset cpu, seeds 0-2, full test split, mean ± 95% CI; the whole table, with
 reverse KD, is in the README): test perplexity at train_fraction 0.02 / 0.1
@@ -40,8 +43,8 @@ import pandas as pd
 
 from imm_ray import analysis, tune_cli
 from imm_ray.lm import data as lmdata
-from imm_ray.lm.config import LMConfig
-from imm_ray.lm.presets import MODEL_OVERRIDES, PRESETS
+from imm_ray.lm.config import LMConfig, parse_assignments
+from imm_ray.lm.presets import PRESETS, model_overrides
 from imm_ray.lm.train import TRIAL_KEY, train_lm
 
 EXPERIMENT = "lm_ptb"
@@ -55,9 +58,8 @@ CSV_COLUMNS = ["model", "method", "lambda", "k", "train_fraction", "seed", "vali
 # ----------------------------------------------------------------------------- config
 
 
-
-
 def parse_args(argv=None):
+    """Flags -> args; every bad flag or grid value is reported before Ray starts."""
     p = tune_cli.sweep_parser(__doc__.split("\n")[0], EXPERIMENT)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--data-dir", default=str(DEFAULT_DATA),
@@ -69,32 +71,50 @@ def parse_args(argv=None):
                      ("train-fractions", float), ("seeds", int)]:
         p.add_argument(f"--{axis}", nargs="+", type=tp, default=None,
                        help=f"grid axis (default: the preset's {axis})")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="train this many epochs (replaces the preset's epochs or token budget)")
     p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
-                   help="override any LMConfig field for every trial")
-    p.add_argument("--asha", action="store_true", help="ASHA early stopping on valid ppl")
+                   help="override an LMConfig field (not a grid axis) for every trial; "
+                        "wins over the preset and its per-model settings")
+    p.add_argument("--asha", action="store_true",
+                   help="ASHA early stopping on valid ppl (needs a fixed epoch count)")
     p.add_argument("--analyze", nargs="+", default=None, metavar="EXPERIMENT_DIR",
                    help="no training: merge finished trials of these experiment folders "
                         "(first finished run of each grid point wins) into one CSV + plots")
     args = p.parse_args(argv)
     if args.quick:
         args.preset = "quick"
-    tune_cli.validate_common(args)
+    try:
+        if not args.analyze:
+            build_grid(args)  # before validate_common, which creates the experiment folder
+        tune_cli.validate_common(args)
+    except ValueError as e:
+        p.error(str(e))
     return args
+
+
+GRID_AXES = [("method", "methods"), ("model", "models"), ("lam", "lams"), ("k", "ks"),
+             ("train_fraction", "train_fractions"), ("seed", "seeds")]
+"""(LMConfig field, its flag's dest): the per-trial fields; --set cannot change them."""
 
 
 def build_grid(args) -> tuple[dict, list[dict]]:
     """The preset's fixed config (with overrides) and one dict per trial."""
     preset = PRESETS[args.preset]
     fixed = dict(preset["fixed"])
-    if args.epochs is not None:
-        fixed["epochs"] = args.epochs
-    fixed.update(parse_sets(args.set))
+    if args.epochs is not None:  # the trainer prefers a token budget over epochs
+        fixed.update(epochs=args.epochs, token_budget=0)
+    sets = parse_assignments(args.set, flag="--set")
+    for key, flag in GRID_AXES:
+        if key in sets:
+            raise ValueError(f"--set {key}: a grid axis; use --{flag.replace('_', '-')}")
+    fixed.update(sets)
+    if args.asha and fixed.get("token_budget", LMConfig.token_budget) > 0:
+        raise ValueError("--asha needs a fixed epoch count: pass --epochs")
     fixed["threads"] = max(1, int(args.cpus_per_trial))
     fixed["device"] = "auto" if args.gpus_per_trial > 0 else "cpu"
     grid = dict(preset["grid"])
-    for key, flag in [("method", "methods"), ("model", "models"), ("lam", "lams"),
-                      ("k", "ks"), ("train_fraction", "train_fractions"), ("seed", "seeds")]:
+    for key, flag in GRID_AXES:
         if getattr(args, flag) is not None:
             grid[key] = getattr(args, flag)
     trials = []
@@ -102,25 +122,14 @@ def build_grid(args) -> tuple[dict, list[dict]]:
             grid["model"], grid["method"], grid["train_fraction"], grid["seed"]):
         lams = grid["lam"] if method in ("imm", "reverse_kd") else [0.0]
         ks = grid["k"] if method == "imm" else [fixed.get("k", LMConfig.k)]
+        extra = {name: value for name, value in model_overrides(args.preset, model).items()
+                 if name not in sets}  # an explicit --set wins over per-model settings
         for lam, k in itertools.product(lams, ks):
-            extra = MODEL_OVERRIDES.get(model, {}) if args.preset in ("quick", "cpu") else {}
             trial = {**extra, "model": model, "method": method, "lam": lam, "k": k,
                      "train_fraction": frac, "seed": seed}
             LMConfig(**{**fixed, **trial})  # fail here, before Ray, on a bad value
             trials.append(trial)
     return fixed, trials
-
-
-def parse_sets(items: list[str]) -> dict:
-    fields = LMConfig.__dataclass_fields__
-    out = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        if name not in fields:
-            raise ValueError(f"--set {item!r}: unknown LMConfig field {name!r}")
-        tp = type(getattr(LMConfig(), name))
-        out[name] = value.lower() in ("1", "true", "yes") if tp is bool else tp(value)
-    return out
 
 
 # ----------------------------------------------------------------------------- run
@@ -133,7 +142,8 @@ def run(args, fixed: dict, trials: list[dict]):
     data_dir = args.data_dir or None
     fixed["data_path"] = str(lmdata.prepare_corpus(data_dir, args.cache_dir))
     tune_cli.init_ray(args)
-    scheduler = ASHAScheduler(max_t=fixed["epochs"], grace_period=1) if args.asha else None
+    max_t = fixed.get("epochs", LMConfig.epochs)  # build_grid rejects --asha with a budget
+    scheduler = ASHAScheduler(max_t=max_t, grace_period=1) if args.asha else None
     space = {**fixed, TRIAL_KEY: tune.grid_search(trials)}
     return tune_cli.run_tuner(train_lm, space, args, metric="eval/valid_ppl", mode="min",
                               scheduler=scheduler,

@@ -14,6 +14,7 @@ Run:
                                                         # fits and saves a schedule JSON
     python sweeps/rl_gridworld.py --schedule results/<search>/fitted_schedule.json
     python sweeps/rl_gridworld.py --resume              # continue the newest interrupted run
+                                                        # (with --lambda-search: search)
     python sweeps/rl_gridworld.py --address auto --storage-path s3://bucket/imm
 
 Each Tune trial is one (configuration, lambda group): an ``IMMPG`` algorithm training
@@ -51,6 +52,9 @@ from imm_ray.rl import report
 from imm_ray.rl.report import CONFIGS, ROW_FIELDS
 
 EXPERIMENT = "rl_gridworld"
+SEARCH_EXPERIMENT = "rl_lambda_search"
+"""--lambda-search runs' folder prefix: a plain --resume (newest rl_gridworld_*) never
+restores a search and writes the figure from it."""
 
 # --------------------------------------------------------------------------- config
 
@@ -127,6 +131,8 @@ def parse_args(argv=None):
         sweep = from_dict(GridSweepConfig, vars(args), strict=False)
         trial = from_dict(GridTrialConfig, vars(args), strict=False)
         validate(sweep, trial)
+        if sweep.lambda_search:
+            args.experiment = SEARCH_EXPERIMENT
         tune_cli.validate_common(args)
     except ValueError as e:
         parser.error(str(e))
@@ -155,6 +161,11 @@ def validate(sweep: GridSweepConfig, trial: GridTrialConfig) -> None:
     from envs.mountain_grid import check_grid
 
     check_grid(trial.height, trial.width, trial.reward_cov, trial.wraparound)
+    if trial.pomdp_reward_cov is not None:  # the check the trials' POMDP solve runs
+        try:
+            check_grid(trial.height, trial.width, trial.pomdp_reward_cov, trial.wraparound)
+        except ValueError as e:
+            raise ValueError(f"--pomdp-reward-cov: {e}") from e
 
 
 def load_schedule(spec: str):
@@ -163,7 +174,10 @@ def load_schedule(spec: str):
         path = Path(spec)
         if not path.is_file():
             raise ValueError(f"--schedule: no file {spec}")
-        return make_schedule(json.loads(path.read_text())["schedule"])
+        try:
+            return make_schedule(json.loads(path.read_text())["schedule"])
+        except (OSError, KeyError, TypeError, ValueError) as e:  # JSONDecodeError too
+            raise ValueError(f"--schedule {spec}: {type(e).__name__}: {e}") from e
     return make_schedule(spec)
 
 
@@ -206,6 +220,11 @@ def restricted_spec(config: str, trial: GridTrialConfig):
     return spec
 
 
+def train_lambda(plan: dict) -> float:
+    """The IMM weight a trial trains with: ``r / (1 - r)`` for IMM configurations, else 0."""
+    return lambda_from_ratio(plan["train_ratio"]) if plan["config"].startswith("imm_") else 0.0
+
+
 def build_algo(trial: GridTrialConfig, plan: dict):
     """The trial's IMMPG algorithm: ``trial.seeds`` members on their own grids."""
     from imm_ray.rl.presets import grid_population_config
@@ -214,10 +233,9 @@ def build_algo(trial: GridTrialConfig, plan: dict):
     seed = (trial.seed * 7919 + zlib.crc32(f"{config}/{max(plan['epochs'])}".encode())) % 2**31
     grid = {"height": trial.height, "width": trial.width, "reward_cov": trial.reward_cov,
             "wraparound": trial.wraparound}
-    lam = lambda_from_ratio(plan["train_ratio"]) if config.startswith("imm_") else 0.0
     cfg = grid_population_config(
         trial.seeds, seed=seed, grid=grid, restricted_policy=restricted_spec(config, trial),
-        imm_lambda=lam, lr=trial.lr, gamma=trial.gamma,
+        imm_lambda=train_lambda(plan), lr=trial.lr, gamma=trial.gamma,
         steps_per_epoch=trial.steps_per_epoch, hidden=trial.hidden)
     return cfg.grid_evaluation(num_rollouts=trial.eval_rollouts,
                                rollout_length=trial.eval_length).build_algo()
@@ -266,12 +284,16 @@ def epoch_metrics(result: dict, epoch: int) -> dict:
 
 
 def evaluate(algo, plan: dict, epoch: int, rows: dict, greedy: bool) -> float:
-    """Evaluate every seed at ``epoch``; append its rows; return the mean."""
+    """Evaluate every seed at ``epoch``; append its rows; return the mean.
+
+    Rows: ``ratio`` is the training ratio, or for ``interpolate`` the evaluation mixing
+    weight; ``lambda`` is always the IMM weight the trial trained with (0 for
+    ``interpolate``)."""
     ratio = plan["ratios"][plan["epochs"].index(epoch)]
     mix = ratio if plan["config"] == "interpolate" else 0.0
     returns = algo.evaluate_grid(interpolate_ratio=mix, greedy=greedy)
     for s, value in enumerate(returns):
-        for k, v in zip(ROW_FIELDS, (plan["config"], epoch, s, ratio, lambda_from_ratio(ratio),
+        for k, v in zip(ROW_FIELDS, (plan["config"], epoch, s, ratio, train_lambda(plan),
                                      float(value)), strict=True):
             rows[k].append(v)
     return float(returns.mean())

@@ -1,8 +1,13 @@
-"""``LMConfig``: every setting of one language-model training run (CLI and Tune)."""
+"""``LMConfig``: every setting of one language-model training run (CLI and Tune), and
+``parse_assignments`` for ``FIELD=VALUE`` overrides (``sweeps/lm_ptb.py --set``)."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+
+from imm_ray import core
 
 METHODS = ("none", "noising", "reverse_kd", "imm")
 MODELS = ("lstm", "transformer")
@@ -71,9 +76,9 @@ class LMConfig:
     patience: int = 0
     """Stop after this many epochs without a better validation perplexity (0 = never)."""
     valid_tokens: int = 0
-    """Per-epoch validation on the first this many tokens (0 = all); the final one uses all."""
+    """Per-epoch validation on the first this many tokens (0 = all); final: test_tokens."""
     test_tokens: int = 0
-    """Final validation and test on the first this many tokens (0 = all; tests only)."""
+    """Final validation and test on the first this many tokens (0 = the full splits)."""
     eval_batch_size: int = 10
     """Streams for validation/test evaluation."""
     seed: int = 0
@@ -93,8 +98,61 @@ class LMConfig:
         if self.history_source not in ("train", "full"):
             raise ValueError(f"history_source must be 'train' or 'full', got "
                              f"{self.history_source!r}")
-        for name in ("k", "imm_length", "imm_every", "epochs", "batch_size", "bptt"):
+        for name in ("k", "imm_length", "imm_every", "epochs", "batch_size", "bptt",
+                     "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lam < 0:
-            raise ValueError(f"lam must be >= 0, got {self.lam}")
+        for name in ("token_budget", "patience", "valid_tokens", "test_tokens",
+                     "imm_contexts", "imm_chunk", "imm_start_step", "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.noise_gamma <= 1:
+            raise ValueError(f"noise_gamma must be in [0, 1], got {self.noise_gamma}")
+        if not (self.lam >= 0 and math.isfinite(self.lam)):  # `not >=` also catches NaN
+            raise ValueError(f"lam must be finite and >= 0, got {self.lam}")
+        self.schedule()  # a bad lam_schedule fails here, not inside a trial
+
+    def schedule(self) -> core.Schedule | None:
+        """``lam_schedule`` as a ``core.make_schedule`` schedule, or None when unset."""
+        if not self.lam_schedule:
+            return None
+        spec = self.lam_schedule
+        try:
+            spec = json.loads(spec) if spec.lstrip().startswith("{") else spec
+            return core.make_schedule(spec)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"lam_schedule {self.lam_schedule!r}: {e}") from e
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def parse_assignments(items: list[str], flag: str = "--set") -> dict:
+    """``["lr=0.01", "tie_weights=yes"]`` -> ``{"lr": 0.01, "tie_weights": True}``, each
+    typed as its LMConfig field; a ValueError names ``<flag> <field>`` and what it expects."""
+    fields = LMConfig.__dataclass_fields__
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"{flag} {item}: expected FIELD=VALUE")
+        if name not in fields:
+            raise ValueError(f"{flag} {name}: unknown LMConfig field {name!r}; choose from "
+                             f"{sorted(fields)}")
+        tp = type(fields[name].default)
+        if tp is bool:
+            if value.lower() not in _BOOLS:
+                raise ValueError(f"{flag} {name}: expected a bool (1/true/yes or 0/false/no), "
+                                 f"got {value!r}")
+            out[name] = _BOOLS[value.lower()]
+            continue
+        try:
+            out[name] = tp(value)
+        except ValueError:
+            raise ValueError(f"{flag} {name}: expected {'an' if tp is int else 'a'} "
+                             f"{tp.__name__}, got {value!r}") from None
+    return out

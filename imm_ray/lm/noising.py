@@ -19,7 +19,7 @@ class BigramNoiser:
 
     def __init__(self, kn: KneserNeyBigram, gamma0: float):
         if not 0 <= gamma0 <= 1:
-            raise ValueError(f"noise gamma0 must be in [0, 1], got {gamma0!r}")
+            raise ValueError(f"noise_gamma (gamma0) must be in [0, 1], got {gamma0!r}")
         c = kn.context_counts.double().clamp(min=1)
         self.gamma = (gamma0 * kn.successor_types.double() / c).clamp(max=1).float()  # [V]
         self.q = kn.pcont.double()  # [V] continuation distribution

@@ -3,7 +3,8 @@
 ``train_lm(config)`` is a plain function trainable: it builds :class:`LMConfig` from the
 trial config, restores the trial's last checkpoint if there is one, and reports once per
 epoch (``loss/main``, ``loss/imm``, ``eval/valid_ppl``) with a checkpoint; the last report
-adds ``valid_ppl`` and ``test_ppl`` (full splits, best-validation weights).
+adds ``valid_ppl`` and ``test_ppl`` (best-validation weights; full splits, or their first
+``test_tokens`` tokens when that is > 0).
 
 Single run, no Ray::
 

@@ -8,7 +8,6 @@ so a Tune trial resumes from its last epoch. The IMM/KD math is ``imm_ray.core``
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -95,11 +94,8 @@ class LMTrainer:
         self.timers: dict[str, float] = defaultdict(float)
 
     def lam_for(self, n_tokens: int) -> float:
-        if self.cfg.lam_schedule:
-            spec = self.cfg.lam_schedule
-            spec = json.loads(spec) if spec.lstrip().startswith("{") else spec
-            return core.make_schedule(spec)(n_tokens)
-        return self.cfg.lam
+        schedule = self.cfg.schedule()
+        return schedule(n_tokens) if schedule is not None else self.cfg.lam
 
     def _optimizer(self) -> torch.optim.Optimizer:
         if self.cfg.optimizer == "adam":
@@ -251,7 +247,8 @@ class LMTrainer:
         return self.cfg.method == "imm" and (self.cfg.imm_start_ppl <= 0 or self.imm_on)
 
     def final_metrics(self) -> dict[str, float]:
-        """Full validation and test perplexity of the best-validation weights."""
+        """Validation and test perplexity of the best-validation weights (full splits, or
+        their first ``test_tokens`` tokens when that is > 0)."""
         best = self.best_state
         return {"valid_ppl": self.perplexity(self.full_valid_rows, best),
                 "test_ppl": self.perplexity(self.test_rows, best),
@@ -266,15 +263,19 @@ class LMTrainer:
                     "scalars": {"epoch": self.epoch, "step": self.step, "lr": self.lr,
                                 "best_valid": self.best_valid, "imm_on": self.imm_on,
                                 "bad_epochs": self.bad_epochs},
+                    "timers": dict(self.timers),
                     "history": self.history}, Path(directory) / "trainer.pt")
 
     def load(self, directory: str | Path) -> None:
-        ck = torch.load(Path(directory) / "trainer.pt", map_location=self.device,
+        # Load on the CPU: the RNG states must stay CPU ByteTensors; load_state_dict
+        # copies weights and optimizer state onto the parameters' device.
+        ck = torch.load(Path(directory) / "trainer.pt", map_location="cpu",
                         weights_only=False)
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["opt"])
         self.best_state, self.history = ck["best_state"], ck["history"]
         self.gen.set_state(ck["gen"])
         torch.set_rng_state(ck["torch_rng"])
+        self.timers = defaultdict(float, ck.get("timers", {}))
         for name, value in ck["scalars"].items():
             setattr(self, name, value)

@@ -97,10 +97,10 @@ class KneserNeyBigram:
 
     def log_prob(self, prev_tokens: Tensor, next_tokens: Tensor) -> Tensor:
         """``log P(next | prev)`` elementwise (float64), without building rows."""
-        v = torch.as_tensor(prev_tokens).long().cpu()
-        w = torch.as_tensor(next_tokens).long().cpu()
-        self._check_ids(v, "prev_tokens")
+        v, w = torch.as_tensor(prev_tokens), torch.as_tensor(next_tokens)
+        self._check_ids(v, "prev_tokens")  # before .long(): float ids would be truncated
         self._check_ids(w, "next_tokens")
+        v, w = v.long().cpu(), w.long().cpu()
         code = v * self.num_classes + w
         pos = torch.searchsorted(self.codes, code).clamp(max=len(self.codes) - 1)
         hit = self.codes[pos] == code

@@ -109,6 +109,9 @@ def evaluate_policy_table(probs: Tensor, next_state: Tensor, rewards: Tensor,
     """``[S]`` mean over ``num_rollouts`` of the total reward of ``rollout_length``
     sampled steps (``greedy``: argmax actions) from uniform random starts (or ``starts
     [S, R]``), for each member's ``probs [S, N, A]``."""
+    for name, v in (("num_rollouts", num_rollouts), ("rollout_length", rollout_length)):
+        if v < 1:  # no rollouts or no steps: a NaN or meaningless mean return
+            raise ValueError(f"{name} must be >= 1, got {v!r}")
     s, n, a = probs.shape
     state = (torch.randint(n, (s, num_rollouts), generator=generator) if starts is None
              else starts.long())

@@ -62,11 +62,18 @@ class GridEvalMixin:
         seed = (cfg.seed or 0) * 100_003 + self.iteration if seed is None else seed
         nxt, rew = gridworld.grid_tables(cfg.env_config)
         returns = gridworld.evaluate_policy_table(
-            probs, nxt, rew, num_rollouts or cfg.grid_eval_rollouts,
-            rollout_length or cfg.grid_eval_length, torch.Generator().manual_seed(seed),
-            greedy=greedy)
+            probs, nxt, rew, cfg.grid_eval_rollouts if num_rollouts is None else num_rollouts,
+            cfg.grid_eval_length if rollout_length is None else rollout_length,
+            torch.Generator().manual_seed(seed), greedy=greedy)
         self.metrics.log_value(EVAL_MEAN_RETURN, float(returns.mean()), window=1)
         return returns.numpy()
+
+    def _maybe_evaluate_grid(self) -> None:
+        """``evaluate_grid()`` after every ``config.grid_evaluation(interval=...)``-th
+        iteration (never for interval 0)."""
+        interval = self.config.grid_eval_interval
+        if interval and (self.iteration + 1) % interval == 0:
+            self.evaluate_grid()
 
 
 class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
@@ -76,9 +83,6 @@ class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
         super().__init__(algo_class=algo_class or IMMPG)
         self._init_imm()
         self.steps_per_epoch = 50
-        self.grid_eval_interval = 0
-        self.grid_eval_rollouts = 10
-        self.grid_eval_length = 22
         self.lr = 1e-2
         self.gamma = 0.9
         self.num_env_runners = 0
@@ -91,15 +95,6 @@ class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
             self.steps_per_epoch = steps_per_epoch
         return self
 
-    def grid_evaluation(self, *, interval=NotProvided, num_rollouts=NotProvided,
-                        rollout_length=NotProvided):
-        """Evaluate on MountainGrid every ``interval`` iterations (0: only on request)."""
-        for k, v in (("grid_eval_interval", interval), ("grid_eval_rollouts", num_rollouts),
-                     ("grid_eval_length", rollout_length)):
-            if v is not NotProvided:
-                setattr(self, k, v)
-        return self
-
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
@@ -110,7 +105,9 @@ class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self):
-        return RLModuleSpec(module_class=PopulationMLPModule, model_config={"hidden": 32})
+        # No model_config here: RLlib merges it over .rl_module(model_config=...), so it
+        # would win; the module's DEFAULT_MODEL_CONFIG fills in what the user leaves out.
+        return RLModuleSpec(module_class=PopulationMLPModule)
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
@@ -165,9 +162,7 @@ class IMMPG(GridEvalMixin, Algorithm):
         self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
                                            inference_only=True)
-        interval = self.config.grid_eval_interval
-        if interval and (self.iteration + 1) % interval == 0:
-            self.evaluate_grid()
+        self._maybe_evaluate_grid()
 
     def _sample_epoch(self):
         """One fresh ``steps_per_epoch``-step trajectory per sub-environment."""

@@ -31,8 +31,6 @@ class IMMPPOConfig(IMMConfigMixin, PPOConfig):
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or IMMPPO)
         self._init_imm()
-        self.grid_eval_rollouts = 10
-        self.grid_eval_length = 22
 
     @override(PPOConfig)
     def validate(self) -> None:
@@ -41,8 +39,13 @@ class IMMPPOConfig(IMMConfigMixin, PPOConfig):
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self):
-        return RLModuleSpec(module_class=PopulationMLPModule,
-                            model_config={"hidden": 32, "value_head": True})
+        return RLModuleSpec(module_class=PopulationMLPModule)
+
+    @property
+    @override(PPOConfig)
+    def _model_config_auto_includes(self) -> dict:
+        """PPO needs a value head; merged under ``.rl_module(model_config=...)``."""
+        return super()._model_config_auto_includes | {"value_head": True}
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self):
@@ -57,9 +60,15 @@ class IMMPPOTorchLearner(IMMLearner, PPOTorchLearner):
 
 
 class IMMPPO(GridEvalMixin, PPO):
-    """PPO with the IMM term; ``evaluate_grid()`` as in IMMPG."""
+    """PPO with the IMM term; ``evaluate_grid()`` and ``grid_evaluation(interval=...)`` as
+    in IMMPG."""
 
     @classmethod
     @override(PPO)
     def get_default_config(cls) -> IMMPPOConfig:
         return IMMPPOConfig()
+
+    @override(PPO)
+    def training_step(self) -> None:
+        super().training_step()
+        self._maybe_evaluate_grid()

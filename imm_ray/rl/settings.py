@@ -11,6 +11,7 @@ Shared by ``IMMPGConfig`` and ``IMMPPOConfig``::
         dataset_size=50,              # n (epochs) the schedule is evaluated at
         interpolate_ratio=None,       # evaluation-time (1 - r) Q + r Pbar baseline
     )
+    config.grid_evaluation(interval=0, num_rollouts=10, rollout_length=22)  # MountainGrid
 
 Restricted-policy kinds (strings/dicts) are solved for the configured MountainGrid.
 """
@@ -18,6 +19,7 @@ Restricted-policy kinds (strings/dicts) are solved for the configured MountainGr
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +40,14 @@ class IMMSetup:
 
 
 IMM_DEFAULTS = {"imm_restricted_policy": None, "imm_extension": None, "imm_lambda": 0.0,
-                "imm_dataset_size": None, "imm_interpolate_ratio": None}
+                "imm_dataset_size": None, "imm_interpolate_ratio": None,
+                "grid_eval_interval": 0, "grid_eval_rollouts": 10, "grid_eval_length": 22}
+GRID_EVAL_MINIMUM = {"grid_eval_interval": 0, "grid_eval_rollouts": 1, "grid_eval_length": 1}
 
 
 class IMMConfigMixin:
-    """Adds ``.imm(...)`` and IMM validation to an ``AlgorithmConfig`` subclass."""
+    """Adds ``.imm(...)``, ``.grid_evaluation(...)`` and their validation to an
+    ``AlgorithmConfig`` subclass."""
 
     def _init_imm(self) -> None:
         for k, v in IMM_DEFAULTS.items():
@@ -55,6 +60,16 @@ class IMMConfigMixin:
                  "imm_lambda": imm_lambda, "imm_dataset_size": dataset_size,
                  "imm_interpolate_ratio": interpolate_ratio}
         for k, v in given.items():
+            if v is not NotProvided:
+                setattr(self, k, v)
+        return self
+
+    def grid_evaluation(self, *, interval=NotProvided, num_rollouts=NotProvided,
+                        rollout_length=NotProvided):
+        """Evaluate on MountainGrid every ``interval`` iterations (0: only on request)
+        with ``num_rollouts`` rollouts of ``rollout_length`` steps; returns the config."""
+        for k, v in (("grid_eval_interval", interval), ("grid_eval_rollouts", num_rollouts),
+                     ("grid_eval_length", rollout_length)):
             if v is not NotProvided:
                 setattr(self, k, v)
         return self
@@ -103,6 +118,11 @@ class IMMConfigMixin:
         return IMMSetup(spec, extension, lam, None if ratio is None else float(ratio))
 
     def validate_imm(self) -> None:
+        """Raise ValueError naming the setting for bad IMM or grid-evaluation settings."""
+        for name, low in GRID_EVAL_MINIMUM.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
         self.resolve_imm()
 
 

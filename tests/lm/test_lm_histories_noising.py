@@ -84,5 +84,6 @@ def test_replacements_follow_the_continuation_distribution(kn_and_corpus):
     draws = noised[hit]
     freq = torch.bincount(draws, minlength=30).double() / len(draws)
     torch.testing.assert_close(freq, kn.pcont.double(), atol=0.01, rtol=0)
-    with pytest.raises(ValueError, match="gamma0"):
-        BigramNoiser(kn, gamma0=1.5)
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="noise_gamma"):
+            BigramNoiser(kn, gamma0=bad)

@@ -109,10 +109,45 @@ def test_resume_continues_exactly(tiny_corpus_path, tmp_path):
     resumed = make(tiny_corpus_path, method="imm", epochs=2)
     resumed.load(tmp_path)
     assert resumed.epoch == 1
+    assert dict(resumed.timers) == dict(first.timers)  # time/total_s counts both runs
     resumed.end_epoch(resumed.train_epoch())
     for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
         torch.testing.assert_close(a, b)
     assert resumed.history == straight.history
+    assert sum(resumed.timers.values()) > sum(first.timers.values())
+
+
+def test_checkpoint_loads_on_cpu_whatever_the_device(tiny_corpus_path, tmp_path,
+                                                     monkeypatch):
+    """RNG states must come back as CPU ByteTensors (set_state rejects CUDA tensors)."""
+    tr = make(tiny_corpus_path, method="imm")
+    tr.end_epoch(tr.train_epoch())
+    tr.save(tmp_path)
+    loaded = {}
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        ck = real_load(*args, **kwargs)
+        loaded.update(ck, map_location=kwargs.get("map_location"))
+        return ck
+
+    monkeypatch.setattr(torch, "load", spy)
+    tr.device = torch.device("cuda")  # as on a GPU run: load must not map to it
+    tr.load(tmp_path)
+    assert loaded["map_location"] == "cpu"
+    for name in ("gen", "torch_rng"):
+        assert loaded[name].device.type == "cpu" and loaded[name].dtype == torch.uint8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resume_on_cuda(tiny_corpus_path, tmp_path):
+    first = make(tiny_corpus_path, method="imm", epochs=2, device="cuda")
+    first.end_epoch(first.train_epoch())
+    first.save(tmp_path)
+    resumed = make(tiny_corpus_path, method="imm", epochs=2, device="cuda")
+    resumed.load(tmp_path)
+    resumed.end_epoch(resumed.train_epoch())
+    assert resumed.epoch == 2 and next(resumed.model.parameters()).is_cuda
 
 
 def test_non_finite_loss_stops_with_a_message(tiny_corpus_path):
@@ -135,7 +170,7 @@ def test_imm_waits_for_start_step_and_perplexity(tiny_corpus_path):
     assert "loss/imm" not in metrics and metrics["imm_active"] == 0.0
 
 
-def test_bad_config_is_rejected():
+def test_bad_config_is_rejected():  # every field: tests/lm/test_lm_config.py
     with pytest.raises(ValueError, match="method"):
         LMConfig(method="kd")
     with pytest.raises(ValueError, match="model"):

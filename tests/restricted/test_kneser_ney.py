@@ -88,6 +88,22 @@ def test_vocabulary_mismatch_raises(small):
         KneserNeyBigram.fit(ids, 3)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float_ids_are_rejected_not_truncated(small, dtype):
+    ids, vocab = small
+    kn = KneserNeyBigram.fit(ids, vocab)
+    good = torch.tensor([1, 2])
+    with pytest.raises(ValueError, match="prev_tokens must be integer"):
+        kn.log_prob(torch.tensor([1.7, 2.2], dtype=dtype), good)
+    with pytest.raises(ValueError, match="next_tokens must be integer"):
+        kn.log_prob(good, torch.tensor([0.5, 3.9], dtype=dtype))
+    with pytest.raises(ValueError, match="prev_tokens must be integer"):
+        kn.probs(torch.tensor([1.7], dtype=dtype))
+    with pytest.raises(ValueError, match="vocabulary"):
+        kn.log_prob(good, torch.tensor([0, vocab]))
+    assert kn.log_prob(good.int(), good.int()).dtype == torch.float64
+
+
 def test_ptb_perplexities(ptb_corpus):
     kn = KneserNeyBigram.fit(ptb_corpus.train, ptb_corpus.vocab_size)
     valid, test = kn.perplexity(ptb_corpus.valid), kn.perplexity(ptb_corpus.test)

@@ -83,10 +83,13 @@ def test_immppo_trains_with_the_imm_term_and_restores(ray_local, tmp_path):
               .env_runners(num_env_runners=0)
               .training(train_batch_size_per_learner=200, minibatch_size=100, num_epochs=2)
               .imm(restricted_policy={"kind": "softmax", "temperature": 0.5}, imm_lambda=0.5)
+              .grid_evaluation(interval=1)
               .debugging(seed=0))
     algo = config.build_algo()
-    learner = algo.train()["learners"]["default_policy"]
+    result = algo.train()
+    learner = result["learners"]["default_policy"]
     assert learner["loss/imm"] > 0 and "loss/main" in learner and "vf_loss" in learner
+    assert np.isfinite(result["eval/mean_return"])  # grid_evaluation(interval=1) ran
     assert algo.evaluate_grid().shape == (1,)
     path = algo.save_to_path(tmp_path / "ppo")
     restored = config.build_algo()

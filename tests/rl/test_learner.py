@@ -1,6 +1,7 @@
 """The IMM learner extension: its term equals imm_ray.core.imm_loss on hand-built batches
 (one policy, and a population of independent members), the population module's members
-are independent, and bad configurations fail at build time with clear messages."""
+are independent, model_config reaches the module, and bad configurations fail at build
+or validation time with clear messages."""
 
 import gymnasium as gym
 import numpy as np
@@ -126,6 +127,51 @@ def test_bad_configuration_fails_at_build_time(config_class, imm, message, ray_l
     with pytest.raises(ValueError, match=message):
         algo = cfg.build_algo()
         algo.stop()
+
+
+@pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
+def test_model_config_hidden_sets_the_module_width(config_class):
+    """``.rl_module(model_config={"hidden": 8})`` (what presets and the sweep's --hidden
+    set) reaches the module; PPO still gets its value head, of the same width."""
+    if config_class is IMMPGConfig:
+        cfg = grid_population_config(2, hidden=8)
+        env = gym.make_vec("MountainGrid-v0", num_envs=2,
+                           vectorization_mode="vector_entry_point", tag_members=True)
+    else:
+        cfg = IMMPPOConfig().environment("MountainGrid-v0").rl_module(model_config={"hidden": 8})
+        env = gym.make("MountainGrid-v0")
+    module = cfg.build_learner(env=env).module[DEFAULT_MODULE_ID]
+    assert module.pi.w1.shape[-1] == 8  # W1 [members, 121, hidden]
+    if config_class is IMMPPOConfig:
+        assert module.vf is not None and module.vf.w1.shape[-1] == 8
+    default = config_class().environment("MountainGrid-v0")
+    module = default.build_learner(env=gym.make("MountainGrid-v0")).module[DEFAULT_MODULE_ID]
+    assert module.pi.w1.shape == (1, 121, 32)  # DEFAULT_MODEL_CONFIG
+    assert (module.vf is not None) == (config_class is IMMPPOConfig)
+
+
+@pytest.mark.parametrize("setting,message", [
+    (dict(num_rollouts=0), "grid_eval_rollouts must be an integer >= 1, got 0"),
+    (dict(rollout_length=0), "grid_eval_length must be an integer >= 1, got 0"),
+    (dict(interval=-1), "grid_eval_interval must be an integer >= 0, got -1"),
+    (dict(num_rollouts=2.5), "grid_eval_rollouts must be an integer >= 1, got 2.5"),
+])
+@pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
+def test_bad_grid_evaluation_settings_fail_validation(config_class, setting, message):
+    cfg = config_class().environment("MountainGrid-v0").grid_evaluation(**setting)
+    with pytest.raises(ValueError, match=message):
+        cfg.validate()
+
+
+def test_evaluation_of_no_rollouts_or_steps_is_an_error_not_nan():
+    from imm_ray.rl.gridworld import evaluate_policy_table, grid_tables
+
+    probs, (nxt, rew) = torch.full((2, 121, 4), 0.25), grid_tables({})
+    assert evaluate_policy_table(probs, nxt, rew, 1, 1).isfinite().all()
+    for kwargs, name in ((dict(num_rollouts=0), "num_rollouts"),
+                         (dict(rollout_length=0), "rollout_length")):
+        with pytest.raises(ValueError, match=f"{name} must be >= 1, got 0"):
+            evaluate_policy_table(probs, nxt, rew, **kwargs)
 
 
 def test_policy_kinds_need_the_grid_env():

@@ -1,7 +1,9 @@
 """sweeps/rl_gridworld.py: argument checks before Ray, the trial plan (lambda groups), the
-lambda-search fit feeding --schedule, and the --quick sweep end to end in a subprocess."""
+rows' ratio and lambda columns, the lambda search's own folder prefix and its fit feeding
+--schedule, and the --quick sweep end to end in a subprocess."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +25,64 @@ SCRIPT = SWEEPS / f"{NAME}.py"
     (["--schedule", "linear"], "unknown schedule preset 'linear'"),
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--reward-cov", "-1"], "positive definite"),
+    (["--pomdp-reward-cov", "-0.3"], "--pomdp-reward-cov: reward_cov must be positive definite"),
+    (["--pomdp-reward-cov", "nan"], "--pomdp-reward-cov: reward_cov must be a positive number"),
 ])
 def test_bad_arguments_fail_before_ray_starts(argv, message, tmp_path, capsys):
     assert_rejected_before_ray(load_script(NAME), argv, message, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"fit": {}}', "KeyError: 'schedule'"),
+    ('{"schedule": {"slope": 0.1, "offset": 2}}', "TypeError: .*offset"),
+    ('{"schedule": ', "JSONDecodeError"),
+    ('{"schedule": "linear"}', "ValueError: unknown schedule preset 'linear'"),
+])
+def test_bad_schedule_file_fails_before_ray_starts(content, message, tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    assert_rejected_before_ray(load_script(NAME), ["--schedule", str(path)],
+                               f"--schedule {re.escape(str(path))}: {message}", tmp_path,
+                               capsys)
+
+
+def test_lambda_search_runs_have_their_own_folder_prefix(tmp_path):
+    """A plain --resume picks the newest rl_gridworld_* folder: never a search's."""
+    script = load_script(NAME)
+    search, _, _ = script.parse_args(["--lambda-search", "--storage-path", str(tmp_path)])
+    assert search.name.startswith("rl_lambda_search_")
+    assert not list(tmp_path.glob("rl_gridworld_*"))
+    (tmp_path / search.name / "tuner.pkl").write_bytes(b"")  # as if Tune had started it
+    with pytest.raises(SystemExit):  # no figure run to resume
+        script.parse_args(["--resume", "--storage-path", str(tmp_path)])
+    resumed, _, _ = script.parse_args(["--lambda-search", "--resume", "--storage-path",
+                                       str(tmp_path)])
+    assert resumed.name == search.name
+    figure, _, _ = script.parse_args(["--storage-path", str(tmp_path)])
+    assert figure.name.startswith("rl_gridworld_")
+
+
+class FakeAlgo:
+    """Stands in for IMMPG in ``evaluate``: records the mixing ratio it was asked for."""
+
+    def evaluate_grid(self, interpolate_ratio, greedy):
+        self.mix = interpolate_ratio
+        return np.array([1.0, 3.0])
+
+
+@pytest.mark.parametrize("config,train_ratio,ratio,mix,lam", [
+    ("interpolate", 0.0, 0.2, 0.2, 0.0),  # trained without IMM, mixed at evaluation
+    ("imm_argmax", 0.2, 0.2, 0.0, 0.25),
+    ("none", 0.0, 0.0, 0.0, 0.0),
+])
+def test_rows_record_the_training_lambda_and_the_ratio(config, train_ratio, ratio, mix, lam):
+    script = load_script(NAME)
+    plan = {"config": config, "train_ratio": train_ratio, "epochs": [10, 50],
+            "ratios": [0.3, ratio] if config == "interpolate" else [ratio, ratio]}
+    rows, algo = {k: [] for k in script.ROW_FIELDS}, FakeAlgo()
+    assert script.evaluate(algo, plan, 50, rows, greedy=False) == 2.0
+    assert algo.mix == pytest.approx(mix) and script.train_lambda(plan) == pytest.approx(lam)
+    assert rows["ratio"] == [ratio, ratio] and rows["lambda"] == pytest.approx([lam, lam])
 
 
 def test_default_plan_groups_sizes_by_the_reference_rule(tmp_path):
