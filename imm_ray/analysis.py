@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from imm_ray import metrics as metric_names
 from imm_ray.core import RatioSchedule
 
 
@@ -42,6 +43,38 @@ def load_experiment(source) -> pd.DataFrame:
     if "://" not in path and not os.path.isdir(path):
         raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
     return tune.ExperimentAnalysis(path).dataframe()
+
+
+def load_rows(source) -> pd.DataFrame:
+    """Every trial's tidy rows (``rows.parquet`` in its latest checkpoint, written by
+    :func:`imm_ray.tune_cli.report`), concatenated, with a ``trial_id`` column.
+
+    Args:
+        source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder
+            or URI), finished or still running.
+    """
+    from ray import tune
+
+    if isinstance(source, tune.ResultGrid):
+        items = [(r.metrics.get("trial_id"), r.checkpoint) for r in source]
+    else:
+        path = os.fspath(source)
+        if "://" not in path and not os.path.isdir(path):
+            raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
+        found = tune.ExperimentAnalysis(path)
+        items = [(t.trial_id, found.get_last_checkpoint(t)) for t in found.trials]
+    frames = [_trial_rows(trial_id, ckpt) for trial_id, ckpt in items if ckpt is not None]
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        raise ValueError(f"no trial has written {metric_names.ROWS_FILE} yet "
+                         f"({len(items)} trials)")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _trial_rows(trial_id, checkpoint) -> pd.DataFrame | None:
+    with checkpoint.as_directory() as d:
+        f = os.path.join(d, metric_names.ROWS_FILE)
+        return pd.read_parquet(f).assign(trial_id=trial_id) if os.path.isfile(f) else None
 
 
 def explode_lists(df: pd.DataFrame, prefix: str = "rows/",

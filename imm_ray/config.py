@@ -98,6 +98,11 @@ def _strip_optional(tp):
     return tp
 
 
-def to_dict(cfg) -> dict[str, Any]:
-    """Plain dict of a config dataclass (for saving beside results)."""
-    return dataclasses.asdict(cfg)
+def require_unique(name: str, values) -> None:
+    """Raise ValueError naming ``name`` (a flag or field) if ``values`` repeats a value: a
+    repeated grid value would run identical trials and count their rows twice."""
+    seen: list = []
+    repeated = [v for v in values if v in seen or seen.append(v)]
+    if repeated:
+        raise ValueError(f"{name} must not repeat a value; {repeated!r} repeated in "
+                         f"{list(values)!r}")

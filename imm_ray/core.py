@@ -214,12 +214,12 @@ def serialized_imm_backward(
     samples: Tensor,
     restricted_probs: Tensor,
     chunk_size: int,
-    scale: float = 1.0,
+    imm_lambda: float = 1.0,
     sample_weights: Tensor | None = None,
 ) -> Tensor:
     """Exact IMM gradient with memory flat in k (IMM.md section 4, paper's Algorithm 2).
 
-    Accumulates ``scale * d imm_loss(mean over N) / d params`` into the ``.grad`` of the
+    Accumulates ``imm_lambda * d imm_loss(mean over N) / d params`` into the ``.grad`` of the
     parameters ``forward`` uses, without keeping k autograd graphs alive:
 
     1. no-grad pass over chunks of the k samples: running ``log Qbar`` (``[N, C]``);
@@ -237,7 +237,7 @@ def serialized_imm_backward(
         restricted_probs: ``[N, C]`` restricted model rows.
         chunk_size: at most this many of the k samples (times N rows) per forward pass;
             peak memory scales with it, not with k.
-        scale: multiplies the accumulated gradient (e.g. lambda).
+        imm_lambda: the IMM weight lambda; multiplies the accumulated gradient.
         sample_weights: optional ``[N, k]`` conditional weights (default ``1/k``).
 
     Returns:
@@ -255,7 +255,7 @@ def serialized_imm_backward(
         log_q = _chunk_log_probs(forward, chunk)  # [N, c, C], with grad
         with torch.no_grad():
             w = probs.unsqueeze(1) * torch.exp(log_q - log_qbar.unsqueeze(1))
-            w = w * weights[:, start:start + c].unsqueeze(-1).to(w.dtype) * (scale / n)
+            w = w * weights[:, start:start + c].unsqueeze(-1).to(w.dtype) * (imm_lambda / n)
         (-(w * log_q).sum()).backward()
     return (-(probs * log_qbar).sum(-1)).mean().detach()
 
@@ -316,27 +316,28 @@ def lambda_from_ratio(r: float) -> float:
     return r / (1.0 - r)
 
 
-def ratio_from_lambda(lam: float) -> float:
+def ratio_from_lambda(imm_lambda: float) -> float:
     """``r = lambda / (1 + lambda)`` for ``lambda >= 0``."""
-    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"lambda must be a finite number >= 0, got {lam!r}")
-    return lam / (1.0 + lam)
+    if not (isinstance(imm_lambda, (int, float)) and math.isfinite(imm_lambda)
+            and imm_lambda >= 0):
+        raise ValueError(f"imm_lambda must be a finite number >= 0, got {imm_lambda!r}")
+    return imm_lambda / (1.0 + imm_lambda)
 
 
 @dataclass(frozen=True)
 class ConstantSchedule:
     """The same lambda for every dataset size."""
 
-    lam: float
+    imm_lambda: float
 
     def __post_init__(self):
-        ratio_from_lambda(self.lam)  # validates lambda >= 0
+        ratio_from_lambda(self.imm_lambda)  # validates lambda >= 0
 
     def ratio(self, n: float) -> float:
-        return ratio_from_lambda(self.lam)
+        return ratio_from_lambda(self.imm_lambda)
 
     def __call__(self, n: float) -> float:
-        return float(self.lam)
+        return float(self.imm_lambda)
 
 
 @dataclass(frozen=True)

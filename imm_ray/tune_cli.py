@@ -19,10 +19,13 @@ import argparse
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from imm_ray import metrics as metric_names
 
 DEFAULT_STORAGE = "results"
 LOOPBACK = "127.0.0.1"  # the only address imm_ray listens on or talks to
@@ -73,6 +76,74 @@ def validate_common(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     args.storage_path = check_storage_path(args.storage_path)
     args.name = resolve_name(args)
+
+
+RUNTIME_FLAGS = frozenset({"address", "storage_path", "name", "resume", "quick", "max_failures",
+                           "max_concurrent", "reuse_actors", "gpus_per_trial",
+                           "cpus_per_trial", "verbose"})
+"""Flags a ``--resume`` may change: where and how trials run, not what they compute."""
+
+
+def parse_sweep_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """``parser.parse_args`` plus the shared checks; with ``--resume``, the original run's
+    settings (from its ``sweep_args.json``) replace the defaults, and a flag given now that
+    differs from the original is refused. Errors exit through ``parser.error``."""
+    args = parser.parse_args(argv)
+    try:
+        validate_common(args)
+        if args.resume:
+            use_original_settings(parser, argv, args)
+    except ValueError as e:
+        parser.error(str(e))
+    return args
+
+
+def use_original_settings(parser, argv, args: argparse.Namespace) -> None:
+    """Set ``args`` to the settings of the run being resumed; raise ValueError naming
+    every flag given on this command line that conflicts with them."""
+    path = Path(experiment_uri(args)) / "sweep_args.json"
+    if is_uri(args.storage_path) or not path.is_file():
+        print(f"notice: --resume found no {path.name} to check the flags against; "
+              "resuming with the flags given")
+        return
+    saved = json.loads(path.read_text())
+    given = explicit_dests(parser, argv)
+    conflicts = []
+    for key, value in saved.items():
+        if key in RUNTIME_FLAGS or not hasattr(args, key):
+            continue
+        if _as_json(getattr(args, key)) == value:
+            continue
+        if key in given:
+            conflicts.append(f"--{key.replace('_', '-')} {_as_json(getattr(args, key))!r} "
+                             f"(original {value!r})")
+        else:
+            setattr(args, key, value)
+    if conflicts:
+        raise ValueError("--resume continues a sweep with its original settings, and these "
+                         f"flags differ from them: {'; '.join(conflicts)}. Drop them, or start "
+                         "a new sweep without --resume")
+    print(f"resume: with the original settings of {path}")
+
+
+def _as_json(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def explicit_dests(parser: argparse.ArgumentParser, argv=None) -> set[str]:
+    """The ``dest`` of every option given on the command line (not left at its default)."""
+    actions = [(a, a.default) for a in parser._actions]
+    defaults = dict(parser._defaults)
+    try:
+        for a, _ in actions:
+            a.default = argparse.SUPPRESS
+        parser._defaults.clear()
+        given, _ = parser.parse_known_args(argv)
+    finally:
+        for a, d in actions:
+            a.default = d
+        parser._defaults.update(defaults)
+    return set(vars(given))
 
 
 def is_uri(path: str) -> bool:
@@ -274,10 +345,21 @@ def trial_device(gpus_per_trial: float):
     return torch.device("cpu")
 
 
-def report(metrics: Mapping[str, Any], checkpoint=None) -> None:
+def report(metrics: Mapping[str, Any], checkpoint=None, *, rows=None, resolved=None) -> None:
     """``tune.report`` after checking every float metric is finite (never a silent NaN);
     adds ``node_id``, the Ray node the trial runs on (two nodes of one machine share
-    Tune's ``node_ip`` and ``hostname``)."""
+    Tune's ``node_ip`` and ``hostname``).
+
+    Args:
+        metrics: scalar metrics (names from :mod:`imm_ray.metrics`).
+        checkpoint: a ``tune.Checkpoint`` made from a local directory, or None.
+        rows: the trial's tidy rows (a DataFrame or a dict of equal-length lists; string
+            columns such as ``method`` stay strings), written as ``rows.parquet`` into the
+            checkpoint (a new one if ``checkpoint`` is None), so they are persisted to the
+            storage path with it and read back by :func:`imm_ray.analysis.load_rows`.
+        resolved: the trial's resolved config (a dataclass or a dict), written as
+            ``resolved_config.json`` beside the rows.
+    """
     import ray
     from ray import tune
 
@@ -287,8 +369,30 @@ def report(metrics: Mapping[str, Any], checkpoint=None) -> None:
            if isinstance(v, float) and not math.isfinite(v)}
     if bad:
         raise NonFiniteLossError(f"non-finite metrics {bad}; stopping the trial")
-    tune.report({"node_id": ray.get_runtime_context().get_node_id(), **metrics},
-                checkpoint=checkpoint)
+    full = {metric_names.NODE_ID: ray.get_runtime_context().get_node_id(), **metrics}
+    if rows is None and resolved is None:
+        tune.report(full, checkpoint=checkpoint)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(checkpoint.path) if checkpoint is not None else Path(tmp)
+        write_trial_files(folder, rows, resolved)
+        tune.report(full, checkpoint=checkpoint or tune.Checkpoint.from_directory(tmp))
+
+
+def write_trial_files(folder: Path, rows=None, resolved=None) -> None:
+    """``rows.parquet`` and ``resolved_config.json`` into a (checkpoint) folder."""
+    import dataclasses
+
+    import pandas as pd
+
+    if rows is not None:
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+        frame.to_parquet(folder / metric_names.ROWS_FILE, index=False)
+    if resolved is not None:
+        record = dataclasses.asdict(resolved) if dataclasses.is_dataclass(resolved) \
+            else dict(resolved)
+        (folder / metric_names.RESOLVED_CONFIG_FILE).write_text(
+            json.dumps(record, indent=2, default=str))
 
 
 def print_outputs(results_csv: str | os.PathLike, plots: list[str | os.PathLike]) -> None:

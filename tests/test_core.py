@@ -203,7 +203,8 @@ def autograd_grads(model, samples, p, w, scale):
 
 def serialized_grads(model, samples, p, w, scale, chunk):
     model.zero_grad()
-    loss = core.serialized_imm_backward(model, samples, p, chunk, scale=scale, sample_weights=w)
+    loss = core.serialized_imm_backward(model, samples, p, chunk, imm_lambda=scale,
+                                        sample_weights=w)
     return loss, [q.grad.clone() for q in model.parameters()]
 
 

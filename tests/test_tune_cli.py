@@ -102,3 +102,94 @@ def test_a_resume_keeps_the_original_sweep_args(tmp_path):
     folder = tmp_path / "x"
     assert json.loads((folder / "sweep_args.json").read_text())["max_failures"] == 5
     assert json.loads((folder / "sweep_args_resume.json").read_text())["resume"] is True
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def resume_parser():
+    p = tune_cli.sweep_parser("demo sweep", "demo")
+    p.add_argument("--sizes", type=int, nargs="+", default=[2, 4])
+    p.add_argument("--seeds", type=int, default=10)
+    return p
+
+
+def started(tmp_path, *argv):
+    """A new sweep's args, with its sweep_args.json written as run_tuner does."""
+    args = tune_cli.parse_sweep_args(resume_parser(), [*argv, "--storage-path", str(tmp_path)])
+    tune_cli.save_sweep_args(args, tune_cli.experiment_uri(args), {"cpu": 1, "gpu": 0})
+    (tmp_path / args.name / "tuner.pkl").write_text("")  # Tune started in it
+    return args
+
+
+def test_resume_uses_the_original_settings(tmp_path, capsys):
+    started(tmp_path, "--sizes", "3", "5", "--seeds", "7")
+    args = tune_cli.parse_sweep_args(resume_parser(),
+                                     ["--resume", "--storage-path", str(tmp_path)])
+    assert args.sizes == [3, 5] and args.seeds == 7
+    assert "original settings" in capsys.readouterr().out
+
+
+def test_resume_refuses_a_conflicting_flag_but_allows_runtime_ones(tmp_path, capsys):
+    started(tmp_path, "--seeds", "7")
+    with pytest.raises(SystemExit):
+        tune_cli.parse_sweep_args(resume_parser(), ["--resume", "--seeds", "8",
+                                                    "--storage-path", str(tmp_path)])
+    assert "--seeds 8 (original 7)" in capsys.readouterr().err
+    args = tune_cli.parse_sweep_args(resume_parser(), [
+        "--resume", "--seeds", "7", "--max-failures", "5", "--storage-path", str(tmp_path)])
+    assert args.seeds == 7 and args.max_failures == 5
+
+
+def test_explicit_dests_ignores_defaults():
+    p = resume_parser()
+    p.set_defaults(seeds=3)
+    assert tune_cli.explicit_dests(p, ["--sizes", "2"]) == {"sizes"}
+    assert p.parse_args([]).seeds == 3  # defaults restored
+
+
+def test_require_unique_names_the_flag():
+    from imm_ray.config import require_unique
+
+    require_unique("--seeds", [0, 1, 2])
+    with pytest.raises(ValueError, match=r"--seeds must not repeat a value; \[0\] repeated"):
+        require_unique("--seeds", [0, 1, 0])
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@pytest.mark.slow
+def test_rows_and_resolved_config_round_trip_through_tune(tmp_path):
+    import ray
+    from ray import tune
+
+    from imm_ray import analysis
+
+    def _trial_with_rows(config):  # by value: workers cannot import tests
+        from dataclasses import dataclass
+
+        @dataclass
+        class Resolved:
+            x: int
+            method: str = "imm"
+
+        tune_cli.report({"score": float(config["x"])},
+                        rows={"method": ["imm", "none"], "seed": [config["x"], config["x"]]},
+                        resolved=Resolved(config["x"]))
+
+    tune_cli.start_local_ray(num_cpus=1)
+    try:
+        grid = tune.Tuner(_trial_with_rows, param_space={"x": tune.grid_search([1, 2])},
+                          run_config=tune.RunConfig(storage_path=str(tmp_path), name="rows",
+                                                    verbose=0)).fit()
+        for source in (grid, tmp_path / "rows"):
+            rows = analysis.load_rows(source)
+            assert sorted(rows.seed) == [1, 1, 2, 2]
+            assert rows.method.tolist().count("imm") == 2 and rows.trial_id.nunique() == 2
+        with grid[0].checkpoint.as_directory() as d:
+            saved = json.loads((__import__("pathlib").Path(d) / "resolved_config.json")
+                               .read_text())
+        assert saved["method"] == "imm" and saved["x"] in (1, 2)
+    finally:
+        ray.shutdown()

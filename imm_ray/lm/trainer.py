@@ -168,7 +168,7 @@ class LMTrainer:
         t1 = time.perf_counter()
         if self.cfg.imm_chunk > 0:
             imm = core.serialized_imm_backward(self.model.last_logits, windows, probs,
-                                               self.cfg.imm_chunk, scale=self.ratio)
+                                               self.cfg.imm_chunk, imm_lambda=self.ratio)
             total = (1 - self.ratio) * main
         else:
             n, k, length = windows.shape

@@ -78,7 +78,7 @@ class IMMConfigMixin:
         """Lambda for this run: the constant, or the schedule at ``dataset_size``."""
         schedule = make_schedule(self.imm_lambda)  # ValueError for negative lambdas
         if isinstance(schedule, ConstantSchedule):
-            return float(schedule.lam)
+            return float(schedule.imm_lambda)
         if self.imm_dataset_size is None:
             raise ValueError("imm_lambda is a schedule: set config.imm(dataset_size=n) "
                              "(the number of epochs)")

@@ -58,7 +58,7 @@ def _grads_after_imm(path, chunk):
     torch.manual_seed(11)
     if chunk:
         core.serialized_imm_backward(tr.model.last_logits, windows, probs.double(), chunk,
-                                     scale=0.3)
+                                     imm_lambda=0.3)
     else:
         n, k, length = windows.shape
         logits = tr.model.last_logits(windows.view(n * k, length)).view(n, k, -1)

@@ -1,0 +1,30 @@
+"""Every metric name a trainable reports to Tune and a report reads, defined once.
+
+Trainables report scalars under these names (``tune.report``); per-seed / per-ratio rows
+go to a ``rows.parquet`` file in the trial's checkpoint (:func:`imm_ray.tune_cli.report`,
+read back by :func:`imm_ray.analysis.load_rows`), with readable string columns such as
+``method``. ``docs/metrics.md`` documents each name.
+"""
+
+# Training losses (per epoch / iteration).
+LOSS_MAIN = "loss/main"
+LOSS_IMM = "loss/imm"
+
+# Evaluation.
+EVAL_VALID_LOG_LOSS = "eval/valid_log_loss"
+EVAL_TEST_LOG_LOSS = "eval/test_log_loss"
+EVAL_TEST_ACCURACY = "eval/test_accuracy"
+EVAL_BEST_RATIO = "eval/best_ratio"
+EVAL_VALID_PPL = "eval/valid_ppl"
+EVAL_MEAN_RETURN = "eval/mean_return"
+TRAIN_EPISODE_RETURN_MEAN = "train/episode_return_mean"
+
+# Bookkeeping every result carries.
+NODE_ID = "node_id"
+EPOCH = "epoch"
+
+# Files a trial writes into its checkpoint.
+ROWS_FILE = "rows.parquet"
+"""The trial's tidy rows (one per seed, ratio, ...), string columns kept."""
+RESOLVED_CONFIG_FILE = "resolved_config.json"
+"""The trial's config dataclass with every default filled in."""
