@@ -41,6 +41,13 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def is_bool(value) -> bool:
+    """A Python or numpy bool (``np.bool_`` is not a ``bool`` subclass)."""
+    kind = type(value)
+    return isinstance(value, bool) or (kind.__module__ == "numpy" and
+                                       kind.__name__ in ("bool", "bool_"))
+
+
 def as_real(value, name: str, *, integer: bool = False) -> float | int:
     """``value`` as a Python ``float`` (``int`` when ``integer``), or ValueError naming
     ``name`` and the type. Booleans are not numbers here (``True`` as a weight is a bug)."""
@@ -50,7 +57,7 @@ def as_real(value, name: str, *, integer: bool = False) -> float | int:
         if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
             raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(value)}")
         value = value.item()
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if is_bool(value):
         raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)} "
                          "(a bool is not a number here)")
     if integer:

@@ -32,7 +32,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from imm_ray.checks import as_real, check_real
+from imm_ray.checks import as_real, check_real, is_bool
 
 T = TypeVar("T")
 
@@ -130,7 +130,7 @@ def coerce(tp, value, label: str):
 
 def _coerce_scalar(tp, value, label: str):
     if tp is bool:
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if is_bool(value):
             return bool(value)
         raise ValueError(f"{label} must be a bool, got {type(value).__name__} {value!r}")
     if tp is int:

@@ -100,25 +100,28 @@ def _is_loopback(host: str) -> bool:
 
 def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     """Fail within ``timeout`` s unless a gRPC server (a Ray GCS or Ray Client server)
-    listens at ``address`` (``host:port`` or ``ray://host:port``)."""
-    import grpc
+    listens at ``address`` (``host:port`` or ``ray://host:port``).
 
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
+    gRPC is HTTP/2: after the client's connection preface a server answers with a
+    SETTINGS frame (RFC 9113, section 3.4), which is what is checked here.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as s:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return  # a TLS cluster does not answer plain HTTP/2; the TCP check must do
+            s.settimeout(timeout)
+            s.sendall(_HTTP2_PREFACE)
+            head = s.recv(9)
     except OSError as e:
-        raise RayStartError(f"--address {address}: cannot connect ({e.strerror or e}); is a "
-                            "Ray head running there? (`ray start --head` prints its "
-                            "address)") from None
-    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
-        return  # a TLS cluster does not answer an insecure channel; the TCP check must do
-    channel = grpc.insecure_channel(target)
-    try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
-    except grpc.FutureTimeoutError:
-        raise RayStartError(f"--address {address}: something listens there but does not "
-                            f"answer as a Ray cluster (no gRPC within {timeout:g} s)") from None
-    finally:
-        channel.close()
+        reason = "nothing answered" if isinstance(e, TimeoutError) else (e.strerror or e)
+        raise RayStartError(f"--address {address}: cannot connect ({reason}); is a Ray head "
+                            "running there? (`ray start --head` prints its address)") from None
+    if len(head) < 9 or head[3] != _SETTINGS_FRAME:
+        raise RayStartError(f"--address {address}: something listens there but does not answer "
+                            f"as a Ray cluster (no gRPC/HTTP2 reply within {timeout:g} s)")
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(3) + b"\x04" + bytes(5)
+"""The HTTP/2 client connection preface followed by an empty SETTINGS frame."""
+_SETTINGS_FRAME = 0x04
