@@ -107,16 +107,19 @@ def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     """
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as s:
-            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
-                return  # a TLS cluster does not answer plain HTTP/2; the TCP check must do
-            s.settimeout(timeout)
-            s.sendall(_HTTP2_PREFACE)
-            head = s.recv(9)
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as e:
         reason = "nothing answered" if isinstance(e, TimeoutError) else (e.strerror or e)
         raise RayStartError(f"--address {address}: cannot connect ({reason}); is a Ray head "
                             "running there? (`ray start --head` prints its address)") from None
+    with conn:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return  # a TLS cluster does not answer plain HTTP/2; the TCP check must do
+        try:
+            conn.sendall(_HTTP2_PREFACE)
+            head = conn.recv(9)
+        except OSError:
+            head = b""
     if len(head) < 9 or head[3] != _SETTINGS_FRAME:
         raise RayStartError(f"--address {address}: something listens there but does not answer "
                             f"as a Ray cluster (no gRPC/HTTP2 reply within {timeout:g} s)")
