@@ -23,6 +23,10 @@ Measured (2 cores, load average 2-4, two runs): --quick with actor reuse 80-90 t
 local and 90-120 on the loopback cluster (Tune time 6-9 s, whole seconds), without reuse
 16-24 trials/min on both; Tune's time per trivial trial 0.16-0.28 s local, 0.14-0.21 s
 loopback; the loopback cluster starts in 18-24 s. Same compute, same speed within noise.
+Re-run on 2026-12-01 after the quiet console (``tune_s`` from its progress line), under a
+load average of 16-19 from other runs on the 2 cores, so 3-6x slower throughout: with
+reuse 23 trials/min local and 48 loopback, without reuse 6.4 and 6.5, Tune's time per
+trivial trial 1.2 s local and 1.0 s loopback, cluster start 60 s (585 s in all).
 """
 
 from __future__ import annotations

@@ -139,8 +139,9 @@ def check_finished(grid, args: argparse.Namespace) -> None:
         print(f"  (full tracebacks: error.txt in each trial's folder under "
               f"{experiment_uri(args)})", file=sys.stderr)
     if INTERRUPTED.is_set() or unfinished:
-        print(f"interrupted: {grid.num_terminated} of {total} trial(s) finished, {unfinished} "
-              f"unfinished. Nothing is lost (trials and checkpoints are in "
+        print(f"interrupted: {grid.num_terminated} trial(s) finished, {errors} failed, "
+              f"{unfinished} stopped before finishing (trials not started yet are not "
+              f"counted). Nothing is lost (trials and checkpoints are in "
               f"{experiment_uri(args)}), but these results are PARTIAL, so no summary was "
               f"written. Continue the sweep with:\n  {resume_command(args)}",
               file=sys.stderr, flush=True)
