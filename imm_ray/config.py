@@ -93,8 +93,12 @@ def from_dict(cls: type[T], values: dict[str, Any], strict: bool = True) -> T:
     unknown = sorted(set(values) - names)
     if strict and unknown:
         raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(names)}")
-    hints = typing.get_type_hints(cls)
-    kw = {k: coerce(hints[k], v, field_label(cls, k)) for k, v in values.items() if k in names}
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # annotations naming what the class's module lacks
+        hints = {}
+    kw = {k: coerce(hints.get(k, Any), v, field_label(cls, k)) for k, v in values.items()
+          if k in names}
     return cls(**kw)
 
 
