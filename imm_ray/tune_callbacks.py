@@ -92,14 +92,13 @@ class ProgressCallback(Callback):
     def on_experiment_end(self, trials: list, **info):
         if self._bar is not None:
             self.on_step_end(0, trials)
-            self._bar.refresh()
-            self._bar.close()
+            self._bar.close()  # draws the final state once, then a newline
             self._bar = None
 
 
 class InterruptCallback(Callback):
     """Notes a Ctrl-C (SIGINT) that Tune turns into a graceful stop, so that
-    :func:`check_finished` can tell an interrupted sweep from a finished one.
+    :func:`imm_ray.sweep.run.check_finished` can tell an interrupted sweep from a finished one.
 
     Tune installs its SIGINT handler before it sets up callbacks; ours wraps it.
     """
