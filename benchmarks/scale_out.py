@@ -7,8 +7,9 @@ multi-node cluster of cluster.local.yaml (imm_ray.cluster: a 0-CPU head plus two
 nodes, all on 127.0.0.1) joined through RAY_ADDRESS.
 
 - ``lambda_quick``: ``sweeps/lambda_vs_n.py --quick`` (12 trials) per setup, with Tune's
-  default actor reuse and with ``--no-reuse-actors``: ``tune_s`` is Tune's own "Total
-  running time", ``trials_per_minute`` = 12 / tune_s, ``wall_s`` the whole script
+  default actor reuse and with ``--no-reuse-actors``: ``tune_s`` is the elapsed time of
+  the sweep's progress line (Tune's loop, whole seconds), ``trials_per_minute`` =
+  12 / tune_s, ``wall_s`` the whole script
   (imports, Ray start or join, analysis, plots), ``nodes_used`` distinct node ids.
 - ``overhead``: ``--trivial-trials`` trials that report once and return, through
   ``tune_cli.run_tuner``; ``fit_s_per_trial`` = Tuner.fit seconds / trials (2 run at a
@@ -22,6 +23,10 @@ Measured (2 cores, load average 2-4, two runs): --quick with actor reuse 80-90 t
 local and 90-120 on the loopback cluster (Tune time 6-9 s, whole seconds), without reuse
 16-24 trials/min on both; Tune's time per trivial trial 0.16-0.28 s local, 0.14-0.21 s
 loopback; the loopback cluster starts in 18-24 s. Same compute, same speed within noise.
+Re-run on 2026-12-01 after the quiet console (``tune_s`` from its progress line), under a
+load average of 16-19 from other runs on the 2 cores, so 3-6x slower throughout: with
+reuse 23 trials/min local and 48 loopback, without reuse 6.4 and 6.5, Tune's time per
+trivial trial 1.2 s local and 1.0 s loopback, cluster start 60 s (585 s in all).
 """
 
 from __future__ import annotations
@@ -41,10 +46,9 @@ SWEEP = REPO / "sweeps" / "lambda_vs_n.py"
 
 
 def tune_seconds(output: str) -> float:
-    """Tune's last "Total running time: [1hr ][2min ]3s" line, in seconds."""
-    last = re.findall(r"Total running time: ([^\n.]*)", output)[-1]
-    units = {"hr": 3600, "min": 60, "s": 1}
-    return float(sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(hr|min|s)", last)))
+    """The last "[H:]MM:SS elapsed" of the quiet console's progress line, in seconds."""
+    last = re.findall(r"((?:\d+:)?\d+:\d+) elapsed", output)[-1]
+    return float(sum(int(x) * 60**i for i, x in enumerate(reversed(last.split(":")))))
 
 
 def lambda_quick(env: dict, storage: str, reuse: bool) -> dict:
@@ -60,7 +64,7 @@ def lambda_quick(env: dict, storage: str, reuse: bool) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
     trials = analysis.load_experiment(Path(storage, name))
-    tune_s = tune_seconds(proc.stdout)
+    tune_s = tune_seconds(proc.stdout + proc.stderr)
     return {"reuse_actors": reuse, "trials": len(trials), "tune_s": tune_s,
             "trials_per_minute": round(60 * len(trials) / max(tune_s, 1), 1),
             "wall_s": round(wall, 1), "nodes_used": int(trials["node_id"].nunique())}

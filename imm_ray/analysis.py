@@ -1,18 +1,21 @@
 """Tune results as pandas DataFrames: load, aggregate with CIs, best ratio, fit a schedule.
 
 Works on any imm_ray experiment, finished or still running, from a ``ResultGrid`` or
-offline from its storage path::
+offline from its storage path. Trials write their tidy rows (one per seed, ratio, ...)
+with :func:`imm_ray.tune_cli.report`; :func:`load_rows` reads them back with readable
+string columns (``method == "imm"``, no integer ids)::
 
     from imm_ray import analysis
-    df = analysis.load_experiment("results/lambda_vs_n_2026-11-23_12-00-00")
-    rows = analysis.explode_lists(df, prefix="rows/")          # one row per seed
+    rows = analysis.load_rows("results/lambda_vs_n_2026-11-23_12-00-00")
     agg = analysis.aggregate(rows, by=["method", "ratio", "n"], metric="test_log_loss")
     best = analysis.best_per_group(agg, group=["method", "n"], choose="ratio")
     schedule, fit = analysis.fit_schedule(best[best.method == "imm"], x="n", y="ratio")
 
-A trainable that evaluates many seeds (or ratios) at once reports them as equal-length
-lists under a common prefix (``rows/seed``, ``rows/test_log_loss``, ...);
-:func:`explode_lists` turns those into one DataFrame row per element.
+(``tests/test_analysis.py`` runs this example on an experiment it makes through Tune.)
+:func:`load_experiment` gives each trial's last reported metrics instead, with the
+config flattened as ``config/<key>`` columns. Trainables of the older encoding, which
+report equal-length lists under a prefix (``rows/seed``, ``rows/test_log_loss``, ...),
+are turned into rows by :func:`explode_lists`.
 """
 
 from __future__ import annotations

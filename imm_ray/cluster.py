@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ipaddress
 import json
 import os
 import secrets
@@ -214,62 +213,6 @@ def kill_sessions(sessions: Iterable[int], grace: float = 5.0) -> None:
         if not pids:
             return
     raise RuntimeError(f"processes of the loopback cluster survived SIGKILL: {pids}")
-
-
-# ----------------------------------------------------------------------- sockets
-
-
-def sockets_of(pids: Iterable[int]) -> list[dict]:
-    """Every TCP/UDP socket the processes hold: protocol, state, local and remote address.
-
-    Read from /proc (no ``ss`` needed); TCP state ``0A`` is LISTEN.
-    """
-    inodes = {}
-    for pid in pids:
-        try:
-            for fd in os.scandir(f"/proc/{pid}/fd"):
-                link = os.readlink(fd.path)
-                if link.startswith("socket:["):
-                    inodes[link[8:-1]] = pid
-        except OSError:
-            continue
-    found = []
-    for proto in ("tcp", "tcp6", "udp", "udp6"):
-        try:
-            lines = Path(f"/proc/net/{proto}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if f[9] in inodes:
-                found.append({"proto": proto, "state": f[3], "pid": inodes[f[9]],
-                              "local": _address(f[1]), "remote": _address(f[2])})
-    return found
-
-
-def _address(hex_addr: str) -> tuple[str, int]:
-    host, port = hex_addr.split(":")
-    raw = bytes.fromhex(host)
-    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # per-word byte order
-    return str(ipaddress.ip_address(raw)), int(port, 16)
-
-
-def is_loopback(host: str) -> bool:
-    ip = ipaddress.ip_address(host)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
-
-
-def off_loopback(sockets: Iterable[dict]) -> list[dict]:
-    """Sockets listening on, bound to, or connected to a non-loopback address."""
-    bad = []
-    for s in sockets:
-        (local, _), (remote, rport) = s["local"], s["remote"]
-        connected = rport != 0 or not ipaddress.ip_address(remote).is_unspecified
-        if not is_loopback(local) or (connected and not is_loopback(remote)):
-            bad.append(s)
-    return bad
 
 
 # ----------------------------------------------------------------------- command line

@@ -11,6 +11,13 @@ text taken from the field docstrings) and overridable by name from a Tune trial'
 
     parser = argparse.ArgumentParser(); add_dataclass_args(parser, ToyConfig)
     cfg = from_dict(ToyConfig, trial_config)   # unknown keys raise ValueError
+
+:func:`from_dict` also checks every value against its field's annotation (``int``,
+``float``, ``str``, ``bool``, ``Literal[...]``, ``X | None``, ``tuple[X, ...]``), with the
+scalar rules of :mod:`imm_ray.checks`: numpy scalars and 0-d tensors are accepted and
+turned into plain Python values (an ``int`` is fine for a ``float`` field), anything else
+raises ValueError naming the field, its flag and the type received. Ranges are each
+dataclass's own ``__post_init__`` business; :func:`check_number` is the helper for them.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import os
 import textwrap
 import types
 import typing
 from typing import Any, TypeVar
+
+from imm_ray.checks import as_real, check_real, is_bool
 
 T = TypeVar("T")
 
@@ -75,27 +85,78 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ..
 def from_dict(cls: type[T], values: dict[str, Any], strict: bool = True) -> T:
     """Build ``cls`` from a mapping (a Tune trial config or ``vars(args)``).
 
-    Keys that are not fields raise ValueError when ``strict``, else are ignored; lists
-    become tuples for tuple-typed fields.
+    Keys that are not fields raise ValueError when ``strict``, else are ignored; every
+    value is checked and normalised against its field's annotation (:func:`coerce`), so
+    lists become tuples for tuple-typed fields and ``np.float32(0.5)`` becomes ``0.5``.
     """
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if strict and unknown:
         raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(names)}")
-    hints = typing.get_type_hints(cls)
-    kw = {}
-    for k, v in values.items():
-        if k in names:
-            is_tuple = typing.get_origin(_strip_optional(hints[k])) is tuple
-            kw[k] = tuple(v) if is_tuple and isinstance(v, list) else v
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # annotations naming what the class's module lacks
+        hints = {}
+    kw = {k: coerce(hints.get(k, Any), v, field_label(cls, k)) for k, v in values.items()
+          if k in names}
     return cls(**kw)
 
 
-def _strip_optional(tp):
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0]
-    return tp
+def field_label(cls, name: str) -> str:
+    """``"ToyConfig field 'l2' (--l2)"``: how errors name a config field."""
+    return f"{cls.__name__} field {name!r} (--{name.replace('_', '-')})"
+
+
+def coerce(tp, value, label: str):
+    """``value`` checked against the annotation ``tp`` and normalised (see module doc).
+
+    Annotations other than the scalar ones, their ``| None`` and ``tuple[X, ...]`` forms
+    (e.g. ``dict``, ``Any``) pass the value through unchanged.
+    """
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if value is None and len(rest) < len(args):
+            return None
+        return coerce(rest[0], value, label) if len(rest) == 1 else value
+    if origin in (tuple, list) and (len(args) == 1 or (len(args) == 2 and args[1] is ...)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ValueError(f"{label} must be a list of values, got "
+                             f"{type(value).__name__} {value!r}")
+        items = [coerce(args[0], v, f"{label}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{label} must be one of {list(args)}, got {value!r}")
+        return value
+    return _coerce_scalar(tp, value, label)
+
+
+def _coerce_scalar(tp, value, label: str):
+    if tp is bool:
+        if is_bool(value):
+            return bool(value)
+        raise ValueError(f"{label} must be a bool, got {type(value).__name__} {value!r}")
+    if tp is int:
+        return as_real(value, label, integer=True)
+    if tp is float:
+        return as_real(value, label)
+    if tp is str:
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+        raise ValueError(f"{label} must be a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_number(cfg, name: str, **bounds) -> None:
+    """``check_real`` for a config field (``bounds`` as in :func:`imm_ray.checks.check_real`),
+    naming the field and its flag; stores the normalised value back. For ``__post_init__``::
+
+        check_number(self, "l2", low=0.0)
+        check_number(self, "num_bins", low=1, integer=True)
+    """
+    value = check_real(getattr(cfg, name), field_label(type(cfg), name), **bounds)
+    object.__setattr__(cfg, name, value)  # frozen dataclasses too
 
 
 def require_unique(name: str, values) -> None:

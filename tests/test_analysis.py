@@ -61,3 +61,53 @@ def test_plot_with_ci_writes_a_png(tmp_path):
 def test_load_experiment_missing_folder_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="no Tune experiment folder at"):
         analysis.load_experiment(tmp_path / "nope")
+
+
+def module_example(path) -> str:
+    """The code of imm_ray.analysis's docstring example, pointed at ``path``."""
+    doc = analysis.__doc__
+    block = doc.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    code = "\n".join(line[4:] for line in block.splitlines())
+    assert 'load_rows("results/lambda_vs_n_' in code
+    return code.replace(code.split('load_rows("', 1)[1].split('"', 1)[0], str(path))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path):
+    """A toy-shaped experiment through Tune (rows.parquet per trial, string ``method``):
+    the docstring's example reads it and recovers the best-ratio line it was built with."""
+    from ray import tune
+
+    from imm_ray import tune_cli
+
+    def trial(config):  # by value: workers cannot import tests
+        import numpy as np
+
+        n, method = config["n"], config["method"]
+        best = 0.9 - 0.15 * np.log(n) if method == "imm" else 0.1
+        ratios = np.round(np.arange(0, 1, 0.1), 1)
+        rows = {"method": [], "ratio": [], "n": [], "seed": [], "test_log_loss": []}
+        for seed in range(3):
+            for r in ratios:
+                for key, value in zip(rows, (method, r, n, seed,
+                                             (r - best) ** 2 + 0.001 * seed), strict=True):
+                    rows[key].append(value)
+        tune_cli.report({"rows": float(len(rows["seed"]))}, rows=rows)
+
+    tune_cli.start_local_ray(num_cpus=1, logging_level="ERROR", log_to_driver=False)
+    try:
+        space = {"method": tune.grid_search(["imm", "none"]),
+                 "n": tune.grid_search([2, 4, 8, 16, 32])}
+        tune.Tuner(trial, param_space=space, run_config=tune.RunConfig(
+            storage_path=str(tmp_path), name="lambda_vs_n_x", verbose=0)).fit()
+    finally:
+        tune_cli.shutdown_ray_quietly()
+    scope = {}
+    exec(module_example(tmp_path / "lambda_vs_n_x"), scope)
+    rows, best, fit = scope["rows"], scope["best"], scope["fit"]
+    assert pd.api.types.is_string_dtype(rows["method"]) and set(rows.method) == {"imm", "none"}
+    assert len(rows) == 2 * 5 * 3 * 10 and rows["trial_id"].nunique() == 10
+    imm = best[best.method == "imm"].sort_values("n")
+    assert np.allclose(imm.ratio, np.round(0.9 - 0.15 * np.log(imm.n), 1))
+    assert fit["basis"] == "log_n" and fit["slope"] == pytest.approx(-0.15, abs=0.03)

@@ -328,5 +328,5 @@ def test_schedules_and_make_schedule():
     assert core.make_schedule({"slope": 0.0, "intercept": 0.4}).ratio(3) == pytest.approx(0.4)
     bad("unknown schedule preset", core.make_schedule, "nope")
     bad("lambda must be a finite number >= 0", core.ConstantSchedule, -1.0)
-    bad("dataset size n must be > 0", log_s.ratio, 0)
+    bad("dataset size n must be a finite number > 0", log_s.ratio, 0)
     bad("basis must be", core.RatioSchedule, 0.0, 0.1, "sqrt")

@@ -4,28 +4,33 @@ import json
 import time
 
 import pytest
-import torch
 
 from imm_ray import tune_cli
+from imm_ray.sweep import files
 
 
 def parse(*argv, experiment="demo"):
     return tune_cli.sweep_parser("demo sweep", experiment).parse_args(list(argv))
 
 
-def test_defaults_and_new_names_are_timestamped(tmp_path):
-    args = parse("--storage-path", str(tmp_path))
+def test_defaults_and_new_names_are_timestamped_and_validation_creates_nothing(tmp_path):
+    storage = tmp_path / "runs"
+    args = parse("--storage-path", str(storage))
     tune_cli.validate_common(args)
-    assert args.name.startswith("demo_") and args.storage_path == str(tmp_path.resolve())
+    assert args.name.startswith("demo_") and args.storage_path == str(storage.resolve())
     assert args.gpus_per_trial == 0 and args.cpus_per_trial == 1 and not args.resume
-    assert tune_cli.experiment_uri(args) == f"{tmp_path.resolve()}/{args.name}"
+    assert not args.verbose
+    assert tune_cli.experiment_uri(args) == f"{storage.resolve()}/{args.name}"
+    assert not storage.exists()  # pure: the run step creates the folder
 
 
 @pytest.mark.parametrize("flag,value,match", [
-    ("--gpus-per-trial", "-1", "--gpus-per-trial must be >= 0"),
-    ("--cpus-per-trial", "0", "--cpus-per-trial must be > 0"),
-    ("--max-failures", "-2", "--max-failures must be >= 0"),
-    ("--max-concurrent", "0", "--max-concurrent must be >= 1"),
+    ("--gpus-per-trial", "-1", "--gpus-per-trial must be a finite number >= 0"),
+    ("--gpus-per-trial", "nan", "--gpus-per-trial must be a finite number >= 0"),
+    ("--cpus-per-trial", "0", "--cpus-per-trial must be a finite number > 0"),
+    ("--cpus-per-trial", "inf", "--cpus-per-trial must be a finite number > 0"),
+    ("--max-failures", "-2", "--max-failures must be an integer >= 0"),
+    ("--max-concurrent", "0", "--max-concurrent must be an integer >= 1"),
 ])
 def test_bad_flags_name_the_flag(tmp_path, flag, value, match):
     with pytest.raises(ValueError, match=match):
@@ -50,6 +55,8 @@ def test_resume_picks_the_newest_experiment(tmp_path):
     args = parse("--resume", "--storage-path", str(tmp_path))
     tune_cli.validate_common(args)
     assert args.name == "demo_2026-02-01_00-00-00"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "tuner.pkl").touch()
     args = parse("--resume", "--name", "mine", "--storage-path", str(tmp_path))
     tune_cli.validate_common(args)
     assert args.name == "mine"
@@ -59,12 +66,6 @@ def test_output_dir_is_the_local_experiment_folder(tmp_path):
     args = parse("--storage-path", str(tmp_path), "--name", "x")
     tune_cli.validate_common(args)
     assert tune_cli.output_dir(args) == tmp_path.resolve() / "x"
-
-
-def test_trial_device_falls_back_to_cpu():
-    assert tune_cli.trial_device(0).type == "cpu"
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert tune_cli.trial_device(0.5).type == expected
 
 
 def test_names_differ_over_time(tmp_path):
@@ -77,12 +78,18 @@ def test_names_differ_over_time(tmp_path):
 
 
 def test_sweeps_started_in_the_same_second_get_different_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(tune_cli.time, "strftime", lambda fmt: "2026-01-01_00-00-00")
+    from imm_ray.sweep import flags
+
+    monkeypatch.setattr(flags.time, "strftime", lambda fmt: "2026-01-01_00-00-00")
     names = []
     for _ in range(3):
         a = parse("--storage-path", str(tmp_path))
         tune_cli.validate_common(a)
+        assert a.name == "demo_2026-01-01_00-00-00"  # the same until reserved
+        tune_cli.reserve_experiment(a, {"cpu": 1})
         names.append(a.name)
+        saved = json.loads((tmp_path / a.name / "sweep_args.json").read_text())
+        assert saved["name"] == a.name and "_name_given" not in saved
     assert names == ["demo_2026-01-01_00-00-00", "demo_2026-01-01_00-00-00_01",
                      "demo_2026-01-01_00-00-00_02"]
     for name in names:
@@ -92,10 +99,36 @@ def test_sweeps_started_in_the_same_second_get_different_folders(tmp_path, monke
     assert resumed.name == names[-1]  # the newest, in name order
 
 
+def test_an_explicit_name_is_reused_only_with_resume(tmp_path):
+    first = parse("--storage-path", str(tmp_path), "--name", "x")
+    tune_cli.validate_common(first)
+    tune_cli.reserve_experiment(first, {"cpu": 1})
+    tune_cli.validate_common(parse("--storage-path", str(tmp_path), "--name", "x"))  # no Tune yet
+    (tmp_path / "x" / "tuner.pkl").touch()
+    with pytest.raises(ValueError, match="--name x: .* already holds an experiment; pass --resume"):
+        tune_cli.validate_common(parse("--storage-path", str(tmp_path), "--name", "x"))
+    with pytest.raises(ValueError, match="--resume: nothing to restore at .*/y"):
+        tune_cli.validate_common(parse("--storage-path", str(tmp_path), "--name", "y",
+                                       "--resume"))
+
+
+def test_files_round_trip_through_pyarrow_with_file_uris(tmp_path):
+    """The same functions read and write cloud URIs (pyarrow.fs); file:// exercises them."""
+    uri = f"file://{tmp_path}/exp/sweep_args.json"
+    assert files.read_text(uri) is None and not files.is_file(uri)
+    assert files.create_exclusive(str(tmp_path / "exp" / "sweep_args.json"), "{}")
+    assert not files.create_exclusive(str(tmp_path / "exp" / "sweep_args.json"), "{}")
+    files.write_text(uri, '{"a": 1}')
+    assert files.read_text(uri) == '{"a": 1}' and files.is_file(uri)
+    (tmp_path / "exp_2").mkdir()
+    assert files.subfolders(f"file://{tmp_path}", "exp") == ["exp", "exp_2"]
+
+
 def test_a_resume_keeps_the_original_sweep_args(tmp_path):
     first = parse("--storage-path", str(tmp_path), "--name", "x", "--max-failures", "5")
     tune_cli.validate_common(first)
     tune_cli.save_sweep_args(first, tune_cli.experiment_uri(first), {"cpu": 1})
+    (tmp_path / "x" / "tuner.pkl").touch()
     again = parse("--storage-path", str(tmp_path), "--name", "x", "--resume")
     tune_cli.validate_common(again)
     tune_cli.save_sweep_args(again, tune_cli.experiment_uri(again), {"cpu": 1})

@@ -43,13 +43,16 @@ def parse(argv: list[str], experiment: str, **extra):
 def report_resources(config: dict) -> None:
     """What the trial got. Trial 1 reports through plain ``tune.report`` (no node id):
     run_tuner's NodeIdCallback must add it."""
-    device = tune_cli.trial_device(config["gpus"])  # prints the CPU fallback notice
+    try:
+        device = tune_cli.trial_device(config["gpus"]).type
+    except tune_cli.NoGPUError as e:  # a CUDA-less torch on the GPU node: loud, not CPU
+        device = f"{type(e).__name__}: {e}"
     bundles = tune.get_context().get_trial_resources().bundles
     node = ray.get_runtime_context().get_node_id()
     node_resources = next(n["Resources"] for n in ray.nodes() if n["NodeID"] == node)
     report = tune_cli.report if config["i"] == 0 else tune.report
     report({"bundles": bundles, "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
-            "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": device.type,
+            "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": device,
             "node_resources": node_resources, "own_node_id": node})
 
 

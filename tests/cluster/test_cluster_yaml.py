@@ -1,5 +1,6 @@
 """cluster.yaml and cluster.local.yaml pass the validation `ray up` applies (Ray's schema and
-config preparation from the installed ray), and say what the issue asks of them."""
+config preparation from the installed ray), and say what the issue asks of them; each node
+type of cluster.yaml gets the torch build it needs in the commands Ray resolves for it."""
 
 import copy
 import re
@@ -56,6 +57,46 @@ def test_cloud_config_mounts_and_installs_the_repository_and_says_what_to_change
     for field in ("region", "key", "bucket"):
         assert re.search(rf"CHANGE \(\d\).*{field}", text, re.I), field
     assert "0.0.0.0" not in text
+
+
+def resolved_setup_commands(path) -> dict[str, list[str]]:
+    """The setup commands Ray runs on each node type, resolved two ways that must agree:
+    the autoscaler v2 config class, and v1's rule (after ``prepare_config``, a node type's
+    own ``worker_setup_commands`` replace the merged top-level ones)."""
+    from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
+
+    prepared = check_launcher_config(path)
+    head = prepared["head_node_type"]
+    v2 = AutoscalingConfig(yaml.safe_load(path.read_text()), skip_content_hash=True)
+    resolved = {head: v2.get_head_setup_commands()}
+    assert resolved[head] == prepared["head_setup_commands"]
+    for name, node_type in prepared["available_node_types"].items():
+        if name != head:
+            resolved[name] = v2.get_worker_setup_commands(name)
+            assert resolved[name] == node_type.get("worker_setup_commands",
+                                                   prepared["worker_setup_commands"])
+    return resolved
+
+
+def test_every_node_type_installs_the_torch_build_it_needs_before_the_project():
+    config = check_launcher_config(CLOUD_CONFIG)
+    pin = re.search(r"pip install -q torch==([0-9.]+)", (REPO / ".ci" / "run").read_text())[1]
+    install = "pip install -q -e ~/imm_ray"
+    for name, cmds in resolved_setup_commands(CLOUD_CONFIG).items():
+        torch_at = [i for i, c in enumerate(cmds) if re.match(r"pip install .*\btorch\b", c)]
+        assert len(torch_at) == 1, (name, cmds)
+        at = torch_at[0]
+        assert f"torch=={pin} " in cmds[at] + " " and at < cmds.index(install), (name, cmds)
+        gpus = config["available_node_types"][name]["resources"].get("GPU", 0)
+        if gpus:  # PyPI's Linux wheel is the CUDA build; then it must see the GPU
+            assert "--index-url" not in cmds[at], (name, cmds[at])
+            check = next(i for i, c in enumerate(cmds) if "torch.cuda.is_available()" in c)
+            assert at < check < cmds.index(install)
+            docker = config["available_node_types"][name]["docker"]
+            assert docker["worker_image"].endswith("-gpu") and "--gpus all" in \
+                docker["worker_run_options"]
+        else:
+            assert cmds[at].endswith("--index-url https://download.pytorch.org/whl/cpu")
 
 
 def test_local_config_is_valid_and_loopback_only():

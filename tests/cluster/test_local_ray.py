@@ -6,9 +6,9 @@ import sys
 import time
 
 import pytest
-from cluster_helpers import driver_env
+from cluster_helpers import driver_env, off_loopback, sockets_of
 
-from imm_ray.cluster import off_loopback, session_pids, sockets_of
+from imm_ray.cluster import session_pids
 
 SCRIPT = """
 import argparse, ray

@@ -8,10 +8,9 @@ import time
 
 import pandas as pd
 import pytest
-from cluster_helpers import ROOT, driver_env
+from cluster_helpers import ROOT, driver_env, off_loopback, sockets_of
 
 from imm_ray import analysis
-from imm_ray.cluster import off_loopback, sockets_of
 
 SWEEP = ROOT / "sweeps" / "lambda_vs_n.py"
 

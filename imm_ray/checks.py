@@ -1,0 +1,234 @@
+"""Argument checks shared by :mod:`imm_ray.core`, :mod:`imm_ray.schedules` and configs.
+
+Each raises ValueError naming the argument and saying what it got (or
+:class:`NonFiniteLossError` for NaN/inf values); ``core`` re-exports the public ones.
+
+Scalars are checked once, the same way everywhere.
+A number may arrive as a Python ``int``/``float``, a numpy scalar (``np.float32(0.5)``
+from a grid built with numpy, ``np.int64`` from a DataFrame) or a 0-d tensor (a value
+computed in torch). All of these are accepted and turned into a plain ``float`` (or
+``int``); anything else is rejected with a message that says the *type* is the problem,
+instead of a misleading "must be in [0, 1), got np.float32(0.5)"::
+
+    check_real(np.float32(0.5), "ratio", low=0, high=1, high_open=True)  # -> 0.5
+    check_real("0.5", "ratio")     # ValueError: ratio must be a real number ..., got str '0.5'
+    check_real(True, "imm_lambda") # ValueError: ... got bool True (a bool is not a number here)
+    check_real(7, "chunk_size", low=1, integer=True)  # -> 7
+
+NaN and infinities are always rejected (a non-finite setting is never meaningful here).
+
+Tensors: :func:`check_probs` (non-negative, finite, rows summing to 1),
+:func:`check_leading` (the only broadcasting core allows: leading dims of size 1 or
+missing, never one that adds dims), :func:`check_ratio_tensor`, :func:`reduce_rows`
+(``"mean"`` of an empty batch is an error, not NaN).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+ACCEPTED = "an int, float, numpy scalar or 0-d tensor"
+
+
+def _describe(value) -> str:
+    if torch.is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def is_bool(value) -> bool:
+    """A Python or numpy bool (``np.bool_`` is not a ``bool`` subclass)."""
+    kind = type(value)
+    return isinstance(value, bool) or (kind.__module__ == "numpy" and
+                                       kind.__name__ in ("bool", "bool_"))
+
+
+def as_real(value, name: str, *, integer: bool = False) -> float | int:
+    """``value`` as a Python ``float`` (``int`` when ``integer``), or ValueError naming
+    ``name`` and the type. Booleans are not numbers here (``True`` as a weight is a bug)."""
+    kind = "an integer" if integer else "a real number"
+    original = value
+    if torch.is_tensor(value):
+        if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
+            raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(value)}")
+        value = value.item()
+    if is_bool(value):
+        raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)} "
+                         "(a bool is not a number here)")
+    if integer:
+        if not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)}")
+        return int(value)
+    if not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)}")
+    return float(value)
+
+
+def interval(low=None, high=None, low_open: bool = False, high_open: bool = False) -> str:
+    """``"[0, 1)"``, ``">= 0"``, ``"> 0"``, ``"<= 1"`` or ``"finite"`` for messages."""
+    if low is not None and high is not None:
+        return f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return "finite"
+
+
+def check_real(value, name: str, *, low=None, high=None, low_open: bool = False,
+               high_open: bool = False, integer: bool = False) -> float | int:
+    """:func:`as_real`, then finite and inside the interval; returns the plain number.
+
+    Raises:
+        ValueError: naming ``name``, the allowed range (e.g. ``[0, 1)``) and the value.
+    """
+    x = as_real(value, name, integer=integer)
+    ok = math.isfinite(x)
+    if ok and low is not None:
+        ok = x > low if low_open else x >= low
+    if ok and high is not None:
+        ok = x < high if high_open else x <= high
+    if not ok:
+        where = interval(low, high, low_open, high_open)
+        if where[0] in "([":  # a bounded interval says "finite" by itself
+            need = f"{'an integer ' if integer else ''}in {where}"
+        else:
+            need = f"{'an integer' if integer else 'a finite number'}"
+            need += "" if where == "finite" else f" {where}"
+        raise ValueError(f"{name} must be {need}, got {x!r}")
+    return x
+
+
+def check_choice(value, name: str, choices) -> str:
+    """``value`` if it is one of ``choices`` (strings), else ValueError naming them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {_describe(value)}")
+    return value
+
+
+# --------------------------------------------------------------------------- tensors
+
+PROB_ATOL = 1e-4
+"""Tolerance for probability vectors (restricted models, belief weights) summing to 1
+(float16/bfloat16 rows get their dtype's eps instead)."""
+
+Reduction = Literal["mean", "sum", "none"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss or input became NaN/inf; trainers raise this to stop a trial with a message."""
+
+
+def compute_dtype(t: Tensor) -> torch.dtype:
+    # Half-precision inputs are reduced in float32: logsumexp over k and the sum over
+    # a 10k vocabulary lose too much in float16/bfloat16.
+    return torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
+
+
+def assert_finite(value: Tensor, name: str) -> Tensor:
+    """Raise :class:`NonFiniteLossError` naming ``name`` if ``value`` has NaN or inf."""
+    if not bool(torch.isfinite(value).all()):
+        bad = value[~torch.isfinite(value)].flatten()[:3].tolist()
+        raise NonFiniteLossError(f"{name} is not finite (found {bad}); stopping instead of "
+                                 "propagating NaN. Lower the learning rate or lambda.")
+    return value
+
+
+def check_float_tensor(t, name: str, what: str = "") -> None:
+    """ValueError unless ``t`` is a floating-point tensor."""
+    if not torch.is_tensor(t) or not t.is_floating_point():
+        got = f"a tensor of dtype {t.dtype}" if torch.is_tensor(t) else type(t).__name__
+        raise ValueError(f"{name} must be a floating-point tensor{what}, got {got}")
+
+
+def check_logits(logits: Tensor, name: str, min_dim: int) -> None:
+    """A finite float tensor of at least ``min_dim`` dims and at least one class."""
+    check_float_tensor(logits, name)
+    if logits.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dims, got shape "
+                         f"{tuple(logits.shape)}")
+    if logits.shape[-1] < 1:
+        raise ValueError(f"{name} has no classes (last dim is 0)")
+    assert_finite(logits, name)
+
+
+def check_probs(probs: Tensor, name: str, dim: int = -1) -> None:
+    """Raise ValueError unless ``probs`` is non-negative, finite and sums to 1 along ``dim``."""
+    check_float_tensor(probs, name, " of probabilities")
+    if probs.dim() < 1:
+        raise ValueError(f"{name} must have at least 1 dim, got a 0-d tensor")
+    assert_finite(probs, name)
+    if bool((probs < 0).any()):
+        raise ValueError(f"{name} must be non-negative; min is {probs.min().item():.3g}")
+    sums = probs.sum(dim=dim, dtype=torch.float64)
+    err = (sums - 1).abs().max().item() if sums.numel() else 0.0
+    # Rounding each entry moves the sum by at most eps/2 of the total: a bfloat16 row
+    # cannot sum to 1 within 1e-4, so half precisions get their own eps as tolerance.
+    tol = max(PROB_ATOL, torch.finfo(probs.dtype).eps)
+    if err > tol:
+        raise ValueError(f"{name} must sum to 1 along dim {dim} (tolerance {tol:.3g}); "
+                         f"worst row is off by {err:.3g}")
+
+
+def check_classes(logits: Tensor, probs: Tensor, logits_name: str) -> None:
+    """The restricted and full models' last dims (classes) agree."""
+    if logits.shape[-1] != probs.shape[-1]:
+        raise ValueError(
+            f"restricted_probs has {probs.shape[-1]} classes but {logits_name} has "
+            f"{logits.shape[-1]}: the restricted and full models must share one vocabulary "
+            "/ action set")
+
+
+def check_leading(t: Tensor, name: str, batch: torch.Size, batch_name: str) -> None:
+    """``t[..., last]``'s leading dims must broadcast *to* ``batch`` without enlarging it:
+    ``[N, 1, C]`` probabilities against a batch ``[N]`` would silently pair every row with
+    every other one (``[N, N]``), so that is an error, not a broadcast."""
+    lead = t.shape[:-1]
+    if not broadcasts_to(lead, batch):
+        raise ValueError(
+            f"{name} has shape {tuple(t.shape)}: its leading dims {tuple(lead)} must equal "
+            f"(or broadcast to, without adding dims) {batch_name} {tuple(batch)}")
+
+
+def broadcasts_to(shape, target: torch.Size) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (no dim added or enlarged)."""
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
+def check_ratio(ratio, name: str = "ratio", upper_inclusive: bool = False) -> float:
+    """A number in [0, 1) (``[0, 1]`` when ``upper_inclusive``), as a float."""
+    return check_real(ratio, name, low=0.0, high=1.0, high_open=not upper_inclusive)
+
+
+def check_ratio_tensor(ratio: Tensor, name: str, upper_inclusive: bool) -> None:
+    """Every element of a real tensor in [0, 1) (or [0, 1]) and finite."""
+    if ratio.dtype == torch.bool or ratio.is_complex():
+        raise ValueError(f"{name} must be a real tensor, got dtype {ratio.dtype}")
+    high_ok = ratio <= 1 if upper_inclusive else ratio < 1
+    if not bool(((ratio >= 0) & high_ok & torch.isfinite(ratio)).all()):
+        allowed = "[0, 1]" if upper_inclusive else "[0, 1)"
+        bad = ratio[~((ratio >= 0) & high_ok & torch.isfinite(ratio))].flatten()[:3]
+        raise ValueError(f"{name} must be in {allowed} everywhere; found {bad.tolist()}")
+
+
+def reduce_rows(per_row: Tensor, reduction: Reduction, name: str) -> Tensor:
+    """``mean``/``sum``/``none`` of per-row losses; ``name`` is the input an error names."""
+    if reduction == "mean":
+        if per_row.numel() == 0:
+            raise ValueError(f"{name} has an empty batch (shape {tuple(per_row.shape)} of "
+                             "rows): reduction='mean' over no rows is undefined (NaN); pass "
+                             "a non-empty batch or reduction='sum'/'none'")
+        return per_row.mean()
+    if reduction == "sum":
+        return per_row.sum()
+    if reduction == "none":
+        return per_row
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
