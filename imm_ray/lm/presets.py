@@ -25,6 +25,12 @@ PRESETS = {
         grid=dict(model=["lstm", "transformer"],
                   method=["none", "noising", "reverse_kd", "imm"], lam=[0.5], k=[10],
                   train_fraction=[0.02, 0.1], seed=[0, 1, 2])),
+    "cpu-full": dict(
+        fixed=dict(emb_size=200, hidden_size=200, num_layers=2, dropout=0.2, optimizer="sgd",
+                   lr=1.0, epochs=6, patience=0, valid_tokens=0, test_tokens=0,
+                   imm_length=5, imm_contexts=32, k=10),
+        grid=dict(model=["lstm"], method=["none", "noising", "reverse_kd", "imm"], lam=[0.2],
+                  k=[10], train_fraction=[1.0], seed=[0])),
     "gpu": dict(
         fixed=dict(emb_size=650, hidden_size=650, dropout=0.5, optimizer="sgd", lr=1.0,
                    epochs=39, patience=6, imm_length=35, imm_contexts=128, k=10,
