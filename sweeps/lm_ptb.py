@@ -45,14 +45,14 @@ def prepare_data(args) -> str:
     return str(lmdata.prepare_corpus(args.data_dir or None, args.cache_dir or None))
 
 
-def run(args, data_path: str):
+def run(args, plan, data_path: str):
     """The Tuner: one trial per grid point, a checkpoint per epoch."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     tune_cli.init_ray(args)
     scheduler = ASHAScheduler(max_t=args.epochs, grace_period=1) if args.asha else None
-    space = param_space({**args.fixed, "data_path": data_path}, args.grid,
+    space = param_space({**plan.fixed, "data_path": data_path}, plan.grid,
                         args.model_overrides)
     return tune_cli.run_tuner(train_lm, space, args, metric=METRIC, mode="min",
                               scheduler=scheduler,
@@ -72,15 +72,15 @@ def finish(args, results, errors: dict, expected: int) -> int:
 
 
 def main(argv=None) -> int:
-    args = parse_args(__doc__.split("\n")[0], argv)
+    args, plan = parse_args(__doc__.split("\n")[0], argv)
     data_path = None if args.analyze and not args.data_dir else prepare_data(args)
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))
         expected = len(results)
     else:
-        print(f"preset {args.preset}: {len(args.trials)} trials")
-        results, curves, errors = report.collect(run(args, data_path))
-        expected = len(args.trials)
+        print(f"preset {args.preset}: {len(plan.trials)} trials")
+        results, curves, errors = report.collect(run(args, plan, data_path))
+        expected = len(plan.trials)
         import ray
 
         ray.shutdown()  # flush Ray's log lines before the final results/plot lines

@@ -56,7 +56,8 @@ PRESETS = {
     "gpu": dict(
         fixed=dict(emb_size=650, hidden_size=650, dropout=0.5, optimizer="sgd", lr=20.0,
                    clip=0.25,
-                   epochs=39, patience=6, imm_length=35, imm_contexts=128, k=10),
+                   epochs=39, patience=6, imm_length=35, imm_contexts=128, k=10,
+                   num_heads=10),  # 650 = 10 x 65 (4 heads do not divide 650)
         grid=dict(models=["lstm", "transformer"], methods=METHODS, imm_lambdas=[0.2],
                   ks=[10], train_fractions=[0.1, 1.0], seeds=[0, 1, 2]),
         model_overrides={}),

@@ -10,7 +10,7 @@ the device against ``--gpus-per-trial``, and the full config of every grid point
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from imm_ray import tune_cli
 from imm_ray.config import add_dataclass_args
@@ -38,6 +38,15 @@ class LMSweepOptions:
     """No training: report on these experiment folders (first finished run of a point wins)."""
 
 
+@dataclass
+class SweepPlan:
+    """What the driver runs: the fixed trial fields, the axes, every trial's config."""
+
+    fixed: dict = field(default_factory=dict)
+    grid: LMGrid = field(default_factory=LMGrid)
+    trials: list[LMConfig] = field(default_factory=list)
+
+
 def build_parser(description: str, preset: str) -> argparse.ArgumentParser:
     """The shared sweep flags plus ours, with ``preset``'s values as defaults."""
     p = tune_cli.sweep_parser(description, EXPERIMENT)
@@ -58,9 +67,10 @@ def preset_of(argv) -> str:
     return "quick" if known.quick else known.preset
 
 
-def parse_args(description: str, argv=None) -> argparse.Namespace:
-    """Parse and check everything; adds ``fixed``, ``grid``, ``trials`` (validated
-    LMConfigs) and ``model_overrides`` to the namespace. Errors exit via ``parser.error``."""
+def parse_args(description: str, argv=None) -> tuple[argparse.Namespace, SweepPlan]:
+    """Parse and check everything: (the flags, with device, threads and the per-model
+    overrides resolved; the plan with every trial's validated LMConfig). Errors exit
+    through ``parser.error`` (status 2)."""
     preset = preset_of(argv)
     if preset not in PRESETS:
         tune_cli.sweep_parser(description, EXPERIMENT).error(
@@ -68,14 +78,13 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     p = build_parser(description, preset)
     args = tune_cli.parse_sweep_args(p, argv)  # --resume: every original setting restored
     try:
-        resolve(args, tune_cli.explicit_dests(p, argv))
+        return args, resolve(args, tune_cli.explicit_dests(p, argv))
     except (ValueError, FileNotFoundError) as e:
         p.error(str(e))
-    return args
 
 
-def resolve(args: argparse.Namespace, given: set[str]) -> None:
-    """Device, threads, per-model overrides and the validated trial configs."""
+def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
+    """Device, threads, per-model overrides, then the validated trial configs."""
     preset = PRESETS[args.preset]
     if "epochs" in given and "token_budget" not in given:
         args.token_budget = 0  # --epochs N means N epochs, not the preset's token budget
@@ -88,13 +97,11 @@ def resolve(args: argparse.Namespace, given: set[str]) -> None:
     if args.asha and args.token_budget > 0:
         raise ValueError("--asha needs a fixed epoch count: pass --epochs (or --token-budget 0)")
     if args.analyze:
-        return
-    args.fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig)
-                  if f.name not in NOT_FLAGS}
-    args.grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
-    data_dir = args.data_dir or str(lmdata.default_data_dir())
-    lmdata.split_files(data_dir)  # FileNotFoundError naming the path, before Ray
-    args.trials = trial_configs(args.fixed, args.grid, args.model_overrides)
+        return SweepPlan()
+    fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig) if f.name not in NOT_FLAGS}
+    grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
+    lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
+    return SweepPlan(fixed, grid, trial_configs(fixed, grid, args.model_overrides))
 
 
 def check_device(args: argparse.Namespace, given: set[str]) -> None:
