@@ -154,10 +154,15 @@ class LMConfig:
             return None
         spec = self.imm_lambda_schedule
         try:
-            spec = json.loads(spec) if spec.lstrip().startswith("{") else spec
+            spec = json.loads(spec, parse_constant=_no_constant) if spec.lstrip().startswith(
+                "{") else spec
             return core.make_schedule(spec)
         except (ValueError, TypeError) as e:
             raise ValueError(f"imm_lambda_schedule {self.imm_lambda_schedule!r}: {e}") from e
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
 
 
 def _check_range(name: str, value: float, lo: float, hi: float, lo_in: bool,
