@@ -32,3 +32,6 @@ def test_benchmark_quick_prints_json(tmp_path):
         assert t["imm_over_none"] > 0 and t["none"]["tokens_per_s"] > 0
         assert "imm_forward" in t["imm"]["time_split"]
     assert set(out["memory"]["serialized_chunk1"]) == {"1", "10"}
+    full = out["full_data"]
+    assert full["imm_over_none"] > 0 and full["reverse_kd_over_none"] > 0
+    assert full["none"]["steps"] == 3 and full["imm_settings"]["every"] >= 1

@@ -143,7 +143,7 @@ def test_quick_sweep_writes_csv_rows_and_plots(tmp_path):
     assert df.test_ppl.notna().all() and (df.test_ppl > 1).all()
     assert set(df.imm_lambda) == {0.5} and "lambda" not in df
     rows = analysis.load_rows(csv.parent)  # string columns survive the round trip
-    assert rows.method.dtype == object and set(rows.method) == {"none", "imm"}
+    assert pd.api.types.is_string_dtype(rows.method) and set(rows.method) == {"none", "imm"}
     assert {p.name for p in plots} == {"valid_vs_epoch.png", "test_vs_train_fraction.png",
                                        "test_vs_k.png"}
     assert all(p.is_file() and p.stat().st_size > 1000 for p in plots)
