@@ -73,7 +73,7 @@ def finish(args, results, errors: dict, expected: int) -> int:
 
 def main(argv=None) -> int:
     args, plan = parse_args(__doc__.split("\n")[0], argv)
-    data_path = None if args.analyze and not args.data_dir else prepare_data(args)
+    data_path = prepare_data(args)  # also for --analyze: the bigram's own perplexities
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))
         expected = len(results)

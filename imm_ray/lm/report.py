@@ -134,6 +134,8 @@ def bigram_perplexities(corpus_path: str, results: pd.DataFrame) -> pd.DataFrame
     from imm_ray.lm.bigram import restricted_model
 
     corpus = lmdata.load_corpus(corpus_path)
+    if "test_tokens" not in results:  # rows written before the column existed: all tokens
+        results = results.assign(test_tokens=0)
     pairs = results[["train_fraction", "restricted_data", "test_tokens"]].drop_duplicates()
     out = [{"train_fraction": f, "restricted_data": d,
             "bigram_test_ppl": restricted_model(corpus, f, d, corpus_path).perplexity(

@@ -96,11 +96,11 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
                                 for m, o in preset["model_overrides"].items()}
     if args.asha and args.token_budget > 0:
         raise ValueError("--asha needs a fixed epoch count: pass --epochs (or --token-budget 0)")
+    lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
     if args.analyze:
         return SweepPlan()
     fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig) if f.name not in NOT_FLAGS}
     grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
-    lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
     return SweepPlan(fixed, grid, trial_configs(fixed, grid, args.model_overrides))
 
 
