@@ -19,6 +19,7 @@ Run::
 
     python benchmarks/lm_imm.py                 # ~4 min on an idle 2-core machine
     python benchmarks/lm_imm.py --quick         # a few steps, for tests
+    python benchmarks/lm_imm.py --only full_data   # one part
 
 Measured figures are in docs/lm_ptb.md, "Cost of IMM" (with the machine's load).
 """
@@ -40,6 +41,9 @@ from imm_ray.lm import data as lmdata
 from imm_ray.lm.config import LMConfig
 from imm_ray.lm.presets import PRESETS, preset_trial_config
 from imm_ray.lm.trainer import LMTrainer
+
+PARTS = ("time", "full_data", "memory")
+"""What the benchmark can measure (``--only``)."""
 
 
 def preset_config(model: str, method: str, data_path: str, preset: str = "cpu",
@@ -150,6 +154,8 @@ def main(argv=None) -> None:
                    help="PTB folder (default $IMM_RAY_PTB_DIR or ../shared/data/ptb)")
     p.add_argument("--data-path", default=None, help="prepared corpus (skips --data-dir)")
     p.add_argument("--quick", action="store_true", help="5 steps per timing, k in {1, 10}")
+    p.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                   help="measure only these parts")
     p.add_argument("--memory-child", nargs=2, type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -158,12 +164,12 @@ def main(argv=None) -> None:
         memory_child(data_path, *args.memory_child)
         return
     t0, load_start = time.time(), os.getloadavg()
-    result = {"time": time_models(data_path, 5 if args.quick else None),
-              "full_data": time_full_data(data_path, 3 if args.quick else 150),
-              "memory": memory(data_path, [1, 10] if args.quick else [1, 10, 50]),
-              "torch_threads": 1, "load_average_start": load_start,
-              "load_average_end": os.getloadavg(),
-              "wall_s": None}
+    parts = {"time": lambda: time_models(data_path, 5 if args.quick else None),
+             "full_data": lambda: time_full_data(data_path, 3 if args.quick else 150),
+             "memory": lambda: memory(data_path, [1, 10] if args.quick else [1, 10, 50])}
+    result = {name: parts[name]() for name in PARTS if name in args.only}
+    result.update({"torch_threads": 1, "load_average_start": load_start,
+                   "load_average_end": os.getloadavg(), "wall_s": None})
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result, indent=1))
 

@@ -72,7 +72,8 @@ class KneserNeyBigram:
         cont = np.bincount(cols, minlength=vocab_size).astype(np.float64)
         cont[cont == 0] = 1.0  # words absent from the stream: pseudo-count 1
         succ = np.bincount(rows, minlength=vocab_size)
-        return cls(vocab_size, codes, disc_terms, gamma, cont / cont.sum(), tuple(d),
+        return cls(vocab_size, codes, disc_terms, gamma, cont / cont.sum(),
+                   tuple(float(x) for x in d),
                    c_v.astype(np.int64), succ)
 
     ARRAYS = ("codes", "disc_terms", "gamma", "pcont", "context_counts", "successor_types")
