@@ -94,8 +94,16 @@ def trial_configs(fixed: dict, grid: LMGrid, overrides: dict) -> list[LMConfig]:
         try:
             out.append(trial_config({**fixed, **point, OVERRIDES_KEY: overrides}))
         except ValueError as e:
-            raise ValueError(f"grid point {point}: {e}") from None
+            raise ValueError(f"{flag_of(str(e))}: {e} (grid point {point})") from None
     return out
+
+
+def flag_of(message: str) -> str:
+    """The flag that sets the LMConfig field a message starts with (axes: the axis flag)."""
+    name = message.split(" ", 1)[0]
+    axis = {v: k for k, v in AXES.items()}.get(name)
+    known = name in {f.name for f in fields(LMConfig)}
+    return flag(axis or name) if known else "a trial setting"
 
 
 def param_space(fixed: dict, grid: LMGrid, overrides: dict) -> dict:

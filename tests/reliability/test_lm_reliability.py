@@ -32,13 +32,13 @@ def write_corpus(root: Path, train=" a b c a \n b c a b \n c a b c \n") -> Path:
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--emb-size", "0"], "emb_size must be >= 1"),
-    (["--num-layers", "0"], "num_layers must be >= 1"),
+    (["--emb-size", "0"], "--emb-size: emb_size must be >= 1"),
+    (["--num-layers", "0"], "--num-layers: num_layers must be >= 1"),
     (["--models", "transformer", "--emb-size", "30", "--num-heads", "4"],
      r"num_heads \(4\) must divide emb_size \(30\)"),
     (["--lr", "nan"], "lr must be finite"),
     (["--lr", "inf"], "lr must be finite"),
-    (["--imm-lambdas", "nan"], "imm_lambda must be finite"),
+    (["--imm-lambdas", "nan"], "--imm-lambdas: imm_lambda must be finite"),
     (["--imm-lambdas", "-1"], "imm_lambda must be finite and in"),
     (["--imm-start-ppl", "nan"], "imm_start_ppl must be finite"),
     (["--imm-lambda-schedule", "no_such"], "imm_lambda_schedule 'no_such'"),
