@@ -59,16 +59,15 @@ def run(args, plan, data_path: str):
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
 
-def finish(args, results, errors: dict, expected: int) -> int:
+def finish(args, errors: dict, missing: int, expected: int) -> int:
     """Print failed trials' errors and say when the sweep is partial; the exit code."""
     for trial_id, message in errors.items():
         print(f"trial {trial_id} failed: {message}", file=sys.stderr)
-    done = int(results.test_ppl.notna().sum()) if len(results) else 0
-    if not args.analyze and done + len(errors) < expected:
-        print(f"partial: {done} of {expected} trials finished; continue with --resume "
-              f"--name {args.name} --storage-path {args.storage_path}", file=sys.stderr)
-        return 1
-    return 1 if errors else 0
+    if missing:
+        print(f"partial: {expected - missing} of {expected} trials ended; continue with "
+              f"--resume --name {args.name} --storage-path {args.storage_path}",
+              file=sys.stderr)
+    return 1 if errors or missing else 0
 
 
 def main(argv=None) -> int:
@@ -76,17 +75,18 @@ def main(argv=None) -> int:
     data_path = prepare_data(args)  # also for --analyze: the bigram's own perplexities
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))
-        expected = len(results)
+        missing = 0
     else:
         print(f"preset {args.preset}: {len(plan.trials)} trials")
-        results, curves, errors = report.collect(run(args, plan, data_path))
-        expected = len(plan.trials)
+        grid = run(args, plan, data_path)
+        results, curves, errors = report.collect(grid)
+        missing = report.unfinished(grid)
         import ray
 
         ray.shutdown()  # flush Ray's log lines before the final results/plot lines
     csv, plots, text = report.write(results, curves, tune_cli.output_dir(args), data_path)
     print(text or "no trial finished")
-    code = finish(args, results, errors, expected)
+    code = finish(args, errors, missing, len(plan.trials))
     tune_cli.print_outputs(csv, plots)
     return code
 

@@ -45,6 +45,12 @@ def split_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return last.reset_index(drop=True), rows.reset_index(drop=True)
 
 
+def unfinished(grid) -> int:
+    """Trials of a ResultGrid that neither terminated (finished or early-stopped) nor
+    failed: an interrupted sweep."""
+    return len(grid) - grid.num_terminated - grid.num_errors
+
+
 def collect(grid) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """A ResultGrid -> (results, curves, {trial_id: error message} of failed trials)."""
     errors = {}
