@@ -67,13 +67,18 @@ def collect(grid) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
 
 
 def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Finished trials of several experiment folders; the first folder's run of a grid
-    point (same settings and seed) wins."""
+    """Trials of several experiment folders, one per grid point (same settings and seed):
+    a finished run wins over an unfinished one, then the earlier folder. Unfinished trials
+    keep their completed epochs in the curves (and have no test perplexity)."""
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     parts = [collect(ResultGrid(ExperimentAnalysis(str(Path(p).resolve())))) for p in paths]
-    results = pd.concat([r.dropna(subset=["test_ppl"]) for r, _, _ in parts])
-    results = results.drop_duplicates([*KEY, "seed"])
+    frames = [r.assign(_order=i) for i, (r, _, _) in enumerate(parts) if len(r)]
+    if not frames:
+        return pd.DataFrame(columns=CSV_COLUMNS), pd.DataFrame(), {}
+    results = pd.concat(frames).assign(_open=lambda d: d.test_ppl.isna())
+    results = results.sort_values(["_open", "_order"]).drop_duplicates([*KEY, "seed"])
+    results = results.drop(columns=["_open", "_order"])
     curves = pd.concat([c for _, c, _ in parts if len(c)])
     curves = curves[curves.trial_id.isin(results.trial_id)]
     return results, curves, {k: v for _, _, e in parts for k, v in e.items()}
@@ -132,6 +137,23 @@ def gap_table(results: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def epoch_table(curves: pd.DataFrame) -> str:
+    """Mean validation perplexity after each epoch, one line per setting and method (the
+    equal-epoch comparison; unfinished trials contribute the epochs they completed)."""
+    if curves.empty:
+        return ""
+    means = curves.groupby([*KEY, "epoch"]).epoch_valid_ppl.mean().unstack("epoch")
+    epochs = [int(e) for e in means.columns]
+    lines = ["| model | train_fraction | bigram data | method | " + " | ".join(
+        f"epoch {e}" for e in epochs) + " |", "|---|---|---|---|" + "---|" * len(epochs)]
+    for key, row in means.iterrows():
+        k = dict(zip(KEY, key, strict=True))
+        cells = [f"{v:.1f}" if np.isfinite(v) else "-" for v in row]
+        lines.append(f"| {k['model']} | {k['train_fraction']:g} | {k['restricted_data']} | "
+                     f"{k['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def bigram_perplexities(corpus_path: str, results: pd.DataFrame) -> pd.DataFrame:
     """Test perplexity of the KN bigram each (train_fraction, restricted_data) of
     ``results`` used (fitted on the same tokens as in the trials; cached), on the same
@@ -163,19 +185,23 @@ def bigram_table(summary: pd.DataFrame, bigram: pd.DataFrame) -> str:
 
 def write(results: pd.DataFrame, curves: pd.DataFrame, out: Path,
           corpus_path: str | None = None) -> tuple[str, list[Path], str]:
-    """CSV, summary.csv/summary.md and plots into ``out``; returns (csv, plots, text)."""
+    """CSV, summary.csv/summary.md and plots into ``out``; returns (csv, plots, text).
+    Without a finished trial only the per-epoch table (and plot) is written."""
     from imm_ray.lm import plots
 
     csv = analysis.write_csv(results[[c for c in CSV_COLUMNS if c in results]],
                              out / "results.csv", required=["method", "test_ppl"])
-    if results.test_ppl.isna().all():
+    if curves.empty:
         return csv, [], ""
-    summary = summarize(results)
-    summary.to_csv(out / "summary.csv", index=False)
-    text = markdown_table(summary) + "\n\n" + gap_table(results)
-    bigram = None
-    if corpus_path:
-        bigram = bigram_perplexities(corpus_path, results)
-        text += "\n\n" + bigram_table(summary, bigram)
+    parts, bigram = [], None
+    if results.test_ppl.notna().any():
+        summary = summarize(results)
+        summary.to_csv(out / "summary.csv", index=False)
+        parts += [markdown_table(summary), gap_table(results)]
+        if corpus_path:
+            bigram = bigram_perplexities(corpus_path, results.dropna(subset=["test_ppl"]))
+            parts.append(bigram_table(summary, bigram))
+    parts.append(epoch_table(curves))
+    text = "\n\n".join(p for p in parts if p)
     (out / "summary.md").write_text(text + "\n")
     return csv, plots.plot_all(results, curves, out, bigram), text

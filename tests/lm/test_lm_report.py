@@ -51,6 +51,14 @@ def test_summary_gap_and_bigram_tables(frame):
     assert "| 350.0 | imm | 310.0 | -11.4% |" in vs and "| none | 405.0 | +15.7% |" in vs
 
 
+def test_epoch_table_lists_each_epoch(frame):
+    _, curves = report.split_rows(frame)
+    table = report.epoch_table(curves).splitlines()
+    assert table[0].endswith("| epoch 1 | epoch 2 | epoch 3 |")
+    assert table[2] == "| lstm | 0.1 | same | imm | 500.0 | 499.0 | 498.0 |"
+    assert table[3] == "| lstm | 0.1 | same | none | 500.0 | 499.0 | - |"
+
+
 def test_unfinished_counts_trials_that_neither_ended_nor_failed():
     class Grid(list):
         num_terminated, num_errors = 3, 1
