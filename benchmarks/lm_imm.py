@@ -7,16 +7,21 @@ Prints one JSON object, measured in one run:
   two epochs interleaved in blocks of 3 steps), their ratio (goal: <= 2), tokens per
   second, and each epoch's time split (main forward, IMM sampling, IMM forward and loss,
   backward, optimizer).
+- ``full_data``: the ``cpu-full`` preset (2 x 200 LSTM, SGD, the whole training split):
+  seconds per step of ``none``, ``imm`` (its amortised settings) and ``reverse_kd`` over
+  the same batches, interleaved in blocks of 3 steps, and the ratios to ``none``
+  (goal for IMM: <= 2).
 - ``memory``: peak resident memory added by IMM training steps over a step without IMM
   (LSTM, cpu preset) for k in {1, 10, 50}, serialized (chunk 1) and plain autograd, each
   in a fresh subprocess (Linux: the peak is reset through ``/proc/self/clear_refs``).
 
 Run::
 
-    python benchmarks/lm_imm.py                 # ~3 min on an idle 2-core machine
+    python benchmarks/lm_imm.py                 # ~4 min on an idle 2-core machine
     python benchmarks/lm_imm.py --quick         # a few steps, for tests
+    python benchmarks/lm_imm.py --only full_data   # one part
 
-Measured figures are in the README section "Cost of IMM" (with the machine's load).
+Measured figures are in docs/lm_ptb.md, "Cost of IMM" (with the machine's load).
 """
 
 from __future__ import annotations
@@ -37,24 +42,29 @@ from imm_ray.lm.config import LMConfig
 from imm_ray.lm.presets import PRESETS, preset_trial_config
 from imm_ray.lm.trainer import LMTrainer
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
+PARTS = ("time", "full_data", "memory")
+"""What the benchmark can measure (``--only``)."""
 
 
-def preset_config(model: str, method: str, data_path: str, **kw) -> LMConfig:
-    preset = PRESETS["cpu"]
-    fields = {**preset_trial_config("cpu", model), "method": method,
-              "lam": preset["grid"]["lam"][0], "k": 10,
-              "train_fraction": min(preset["grid"]["train_fraction"]), "threads": 1,
+def preset_config(model: str, method: str, data_path: str, preset: str = "cpu",
+                  **kw) -> LMConfig:
+    """``preset``'s trial config for ``model`` and ``method`` at its smallest fraction."""
+    grid = PRESETS[preset]["grid"]
+    fields = {**preset_trial_config(preset, model), "method": method,
+              "imm_lambda": grid["imm_lambdas"][0], "k": grid["ks"][0],
+              "train_fraction": min(grid["train_fractions"]), "threads": 1,
               "device": "cpu", "data_path": data_path}
     return LMConfig(**{**fields, **kw})
 
 
 def time_pair(model: str, corpus, kn, data_path: str, max_steps: int | None,
-              block: int = 3) -> dict:
-    """One epoch each without and with IMM, interleaved in blocks of ``block`` steps so
-    that a change in machine load hits both alike; seconds per step, tokens/s, splits."""
-    trainers = {m: LMTrainer(preset_config(model, m, data_path), corpus, kn)
-                for m in ("none", "imm")}
+              block: int = 3, preset: str = "cpu",
+              methods: tuple[str, ...] = ("none", "imm")) -> dict:
+    """One epoch (or ``max_steps``) of each method over the same batches, interleaved in
+    blocks of ``block`` steps so that a change in machine load hits all alike; seconds
+    per step, tokens/s, time splits, and each method's time over ``none``'s."""
+    trainers = {m: LMTrainer(preset_config(model, m, data_path, preset), corpus, kn)
+                for m in methods}
     batches = list(lmdata.bptt_batches(trainers["none"].rows, trainers["none"].cfg.bptt))
     batches = batches[:max_steps] if max_steps else batches
     spent, states = {m: 0.0 for m in trainers}, {m: None for m in trainers}
@@ -73,7 +83,8 @@ def time_pair(model: str, corpus, kn, data_path: str, max_steps: int | None,
                               for k, v in sorted(trainers[m].timers.items())}}
            for m in trainers}
     cfg = trainers["imm"].cfg
-    return {"imm_over_none": spent["imm"] / spent["none"], **out,
+    ratios = {f"{m}_over_none": spent[m] / spent["none"] for m in trainers if m != "none"}
+    return {**ratios, **out,
             "imm_settings": {"k": cfg.k, "L": cfg.imm_length,
                              "contexts_per_step": cfg.imm_contexts, "every": cfg.imm_every}}
 
@@ -85,6 +96,16 @@ def time_models(data_path: str, max_steps: int | None) -> dict:
     kn = KneserNeyBigram.fit(corpus.train, corpus.vocab_size)
     return {model: time_pair(model, corpus, kn, data_path, max_steps)
             for model in ("lstm", "transformer")}
+
+
+def time_full_data(data_path: str, steps: int) -> dict:
+    """The cpu-full preset's LSTM: none / imm / reverse_kd over the same ``steps`` batches."""
+    from imm_ray.restricted.kneser_ney import KneserNeyBigram
+
+    corpus = lmdata.load_corpus(data_path)
+    kn = KneserNeyBigram.fit(corpus.train, corpus.vocab_size)
+    return time_pair("lstm", corpus, kn, data_path, steps, preset="cpu-full",
+                     methods=("none", "imm", "reverse_kd"))
 
 
 def memory_child(data_path: str, k: int, chunk: int) -> None:
@@ -129,9 +150,12 @@ def memory(data_path: str, ks: list[int]) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    p.add_argument("--data-dir", default=None,
+                   help="PTB folder (default $IMM_RAY_PTB_DIR or ../shared/data/ptb)")
     p.add_argument("--data-path", default=None, help="prepared corpus (skips --data-dir)")
     p.add_argument("--quick", action="store_true", help="5 steps per timing, k in {1, 10}")
+    p.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                   help="measure only these parts")
     p.add_argument("--memory-child", nargs=2, type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -140,11 +164,12 @@ def main(argv=None) -> None:
         memory_child(data_path, *args.memory_child)
         return
     t0, load_start = time.time(), os.getloadavg()
-    result = {"time": time_models(data_path, 5 if args.quick else None),
-              "memory": memory(data_path, [1, 10] if args.quick else [1, 10, 50]),
-              "torch_threads": 1, "load_average_start": load_start,
-              "load_average_end": os.getloadavg(),
-              "wall_s": None}
+    parts = {"time": lambda: time_models(data_path, 5 if args.quick else None),
+             "full_data": lambda: time_full_data(data_path, 3 if args.quick else 150),
+             "memory": lambda: memory(data_path, [1, 10] if args.quick else [1, 10, 50])}
+    result = {name: parts[name]() for name in PARTS if name in args.only}
+    result.update({"torch_threads": 1, "load_average_start": load_start,
+                   "load_average_end": os.getloadavg(), "wall_s": None})
     result["wall_s"] = round(time.time() - t0, 1)
     print(json.dumps(result, indent=1))
 

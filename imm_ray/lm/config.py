@@ -1,16 +1,32 @@
-"""``LMConfig``: every setting of one language-model training run (CLI and Tune), and
-``parse_assignments`` for ``FIELD=VALUE`` overrides (``sweeps/lm_ptb.py --set``)."""
+"""``LMConfig``: every setting of one language-model training run (CLI and Tune).
+
+Every value is checked where it enters (``__post_init__``), so a sweep that builds the
+config of each grid point in its driver rejects a bad value before Ray starts, with a
+``ValueError`` naming the field and the allowed range."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
 
 from imm_ray import core
 
 METHODS = ("none", "noising", "reverse_kd", "imm")
 MODELS = ("lstm", "transformer")
+CHOICES = {"method": METHODS, "model": MODELS, "optimizer": ("sgd", "adam"),
+           "history_source": ("train", "full"), "restricted_data": ("full", "same"),
+           "device": ("auto", "cpu", "cuda")}
+POSITIVE_INTS = ("k", "imm_length", "imm_every", "epochs", "batch_size", "bptt",
+                 "eval_batch_size", "emb_size", "hidden_size", "num_layers", "num_heads")
+NON_NEGATIVE_INTS = ("token_budget", "patience", "valid_tokens", "test_tokens", "imm_contexts",
+                     "imm_chunk", "imm_start_step", "threads", "seed")
+RANGES = {  # field: (low, high, low inclusive, high inclusive); NaN and inf never pass
+    "train_fraction": (0.0, 1.0, False, True), "dropout": (0.0, 1.0, True, False),
+    "noise_gamma": (0.0, 1.0, True, True), "imm_lambda": (0.0, math.inf, True, False),
+    "lr": (0.0, math.inf, False, False), "lr_decay": (0.0, 1.0, False, True),
+    "clip": (0.0, math.inf, True, False), "imm_start_ppl": (0.0, math.inf, True, False)}
 
 
 @dataclass
@@ -21,10 +37,10 @@ class LMConfig:
     """Full model: lstm or transformer."""
     method: str = "none"
     """none (dropout only), noising (KN bigram noising), reverse_kd, or imm."""
-    lam: float = 0.2
-    """lambda of L_main + lambda L_extra (trained as (1-r) L_main + r L_extra, r = lam/(1+lam))."""
-    lam_schedule: str = ""
-    """Optional core.make_schedule spec (preset or JSON dict) of n = training tokens; beats lam."""
+    imm_lambda: float = 0.2
+    """IMM weight lambda of L_main + lambda L_extra (trained with r = lambda / (1 + lambda))."""
+    imm_lambda_schedule: str = ""
+    """Optional core.make_schedule spec (preset or JSON) of n = train tokens; beats imm_lambda."""
     k: int = 10
     """IMM: histories drawn per restricted context."""
     imm_length: int = 35
@@ -44,7 +60,9 @@ class LMConfig:
     noise_gamma: float = 0.2
     """noising: gamma0 of the KN bigram noising rate."""
     train_fraction: float = 1.0
-    """Fraction (prefix) of the training split the full model sees; the bigram uses all of it."""
+    """Fraction (prefix) of the training split the full model sees."""
+    restricted_data: str = "full"
+    """KN bigram estimated on the whole training split (full) or on the same prefix (same)."""
     emb_size: int = 200
     """Embedding width (the transformer's model width)."""
     hidden_size: int = 200
@@ -84,75 +102,74 @@ class LMConfig:
     seed: int = 0
     """Seeds torch, numpy and the IMM/noising generator."""
     device: str = "auto"
-    """cpu, cuda, or auto (CUDA when present)."""
+    """cpu, cuda (an error when torch sees no GPU), or auto (CUDA when present)."""
     threads: int = 0
     """torch CPU threads (0 = leave torch's default)."""
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
-        if self.history_source not in ("train", "full"):
-            raise ValueError(f"history_source must be 'train' or 'full', got "
-                             f"{self.history_source!r}")
-        for name in ("k", "imm_length", "imm_every", "epochs", "batch_size", "bptt",
-                     "eval_batch_size"):
+        self._check_types()
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in POSITIVE_INTS:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("token_budget", "patience", "valid_tokens", "test_tokens",
-                     "imm_contexts", "imm_chunk", "imm_start_step", "threads"):
+        for name in NON_NEGATIVE_INTS:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.train_fraction <= 1:
-            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.noise_gamma <= 1:
-            raise ValueError(f"noise_gamma must be in [0, 1], got {self.noise_gamma}")
-        if not (self.lam >= 0 and math.isfinite(self.lam)):  # `not >=` also catches NaN
-            raise ValueError(f"lam must be finite and >= 0, got {self.lam}")
-        self.schedule()  # a bad lam_schedule fails here, not inside a trial
+        for name, (lo, hi, lo_in, hi_in) in RANGES.items():
+            _check_range(name, getattr(self, name), lo, hi, lo_in, hi_in)
+        self._check_model()
+        self.schedule()  # a bad imm_lambda_schedule fails here, not inside a trial
+
+    def _check_types(self) -> None:
+        """int fields take Python/numpy ints (not bools), float fields any real number,
+        str and bool fields only those; a wrong type is named as such."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind is bool:
+                ok = isinstance(value, bool)
+            elif kind is int:
+                ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            elif kind is float:
+                ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, str)
+            if not ok:
+                raise ValueError(f"{f.name} must be of type {kind.__name__}, got "
+                                 f"{type(value).__name__} {value!r}")
+            setattr(self, f.name, kind(value))  # numpy scalars -> plain Python values
+
+    def _check_model(self) -> None:
+        if self.model == "transformer" and self.emb_size % self.num_heads:
+            raise ValueError(f"num_heads ({self.num_heads}) must divide emb_size "
+                             f"({self.emb_size}), the transformer's width")
+        if self.model == "lstm" and self.tie_weights and self.emb_size != self.hidden_size:
+            raise ValueError(f"tie_weights needs emb_size == hidden_size for the LSTM, got "
+                             f"{self.emb_size} and {self.hidden_size}")
 
     def schedule(self) -> core.Schedule | None:
-        """``lam_schedule`` as a ``core.make_schedule`` schedule, or None when unset."""
-        if not self.lam_schedule:
+        """``imm_lambda_schedule`` as a ``core.make_schedule`` schedule, or None when unset."""
+        if not self.imm_lambda_schedule:
             return None
-        spec = self.lam_schedule
+        spec = self.imm_lambda_schedule
         try:
-            spec = json.loads(spec) if spec.lstrip().startswith("{") else spec
+            spec = json.loads(spec, parse_constant=_no_constant) if spec.lstrip().startswith(
+                "{") else spec
             return core.make_schedule(spec)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"lam_schedule {self.lam_schedule!r}: {e}") from e
+            raise ValueError(f"imm_lambda_schedule {self.imm_lambda_schedule!r}: {e}") from e
 
 
-_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
 
 
-def parse_assignments(items: list[str], flag: str = "--set") -> dict:
-    """``["lr=0.01", "tie_weights=yes"]`` -> ``{"lr": 0.01, "tie_weights": True}``, each
-    typed as its LMConfig field; a ValueError names ``<flag> <field>`` and what it expects."""
-    fields = LMConfig.__dataclass_fields__
-    out = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"{flag} {item}: expected FIELD=VALUE")
-        if name not in fields:
-            raise ValueError(f"{flag} {name}: unknown LMConfig field {name!r}; choose from "
-                             f"{sorted(fields)}")
-        tp = type(fields[name].default)
-        if tp is bool:
-            if value.lower() not in _BOOLS:
-                raise ValueError(f"{flag} {name}: expected a bool (1/true/yes or 0/false/no), "
-                                 f"got {value!r}")
-            out[name] = _BOOLS[value.lower()]
-            continue
-        try:
-            out[name] = tp(value)
-        except ValueError:
-            raise ValueError(f"{flag} {name}: expected {'an' if tp is int else 'a'} "
-                             f"{tp.__name__}, got {value!r}") from None
-    return out
+def _check_range(name: str, value: float, lo: float, hi: float, lo_in: bool,
+                 hi_in: bool) -> None:
+    """ValueError naming ``name`` unless ``value`` is finite and in the interval."""
+    ok = math.isfinite(value) and (value >= lo if lo_in else value > lo) and (
+        value <= hi if hi_in else value < hi)
+    if not ok:
+        interval = f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+        raise ValueError(f"{name} must be finite and in {interval}, got {value!r}")

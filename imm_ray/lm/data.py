@@ -1,22 +1,27 @@
-"""Penn Treebank (or any one-sentence-per-line corpus) through Hugging Face ``datasets``.
+"""Penn Treebank (or any one-sentence-per-line corpus): vocabulary, token cache, batches.
 
-Data is prepared once, outside trials: :func:`prepare_corpus` reads the three splits,
-builds the vocabulary from the training split, appends ``<eos>`` to every line, and
-caches the token ids as one ``.npz`` keyed by the files' SHA-256. Trials only call
-:func:`load_corpus` on the path it returns::
+Data is prepared once, outside trials: :func:`prepare_corpus` reads the three splits
+(Hugging Face ``datasets.load_dataset("text", ...)``, offline), builds the vocabulary from
+the training split, appends ``<eos>`` to every line, and caches the token ids as one
+``.npz`` keyed by the files' SHA-256. Trials only call :func:`load_corpus` on the path it
+returns (numpy only: no ``datasets`` needed there)::
 
-    path = prepare_corpus("../shared/data/ptb", cache_dir="~/.cache/imm_ray")
-    corpus = load_corpus(path)            # Corpus(vocab, train, valid, test)
-    batches = batchify(corpus.train, 20)  # [20, n // 20] for truncated BPTT
+    path = prepare_corpus(default_data_dir())   # $IMM_RAY_PTB_DIR or ../shared/data/ptb
+    corpus = load_corpus(path)                  # Corpus(vocab, train, valid, test)
+    batches = batchify(corpus.train, 20)        # [20, n // 20] for truncated BPTT
 
-Local files are read with ``datasets.load_dataset("text", ...)`` in offline mode; the
-hub dataset ``ptb_text_only`` is used only when no data directory is given.
+Where PTB is found is decided in one place, :func:`default_data_dir`. From the shell::
+
+    python -m imm_ray.lm.data prepare --data-dir ../shared/data/ptb   # prints the .npz path
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import sys
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +33,11 @@ from torch import Tensor
 SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
 UNK = "<unk>"
-HUB_NAME = "ptb_text_only"
+DATA_DIR_ENV = "IMM_RAY_PTB_DIR"
+"""Environment variable naming the PTB folder (default: ``shared/data/ptb`` beside the repo)."""
+BOM = "\ufeff"
 DEFAULT_PATTERN = "ptb.{split}.txt"
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: a UTF-8 byte-order mark is stripped
 
 
 @dataclass
@@ -87,16 +94,11 @@ def read_lines_local(files: dict) -> dict[str, list[str]]:
         _check_text_file(f, s)
     ds = datasets.load_dataset("text", data_files={s: str(f) for s, f in files.items()},
                                keep_in_memory=True)
-    return {s: list(ds[s]["text"]) for s in SPLITS}
-
-
-def read_lines_hub(name: str = HUB_NAME) -> dict[str, list[str]]:
-    """Lines of each split from the Hugging Face hub dataset (needs network access)."""
-    import datasets
-
-    ds = datasets.load_dataset(name)
-    names = {"train": "train", "valid": "validation", "test": "test"}
-    return {s: list(ds[names[s]]["sentence"]) for s in SPLITS}
+    lines = {s: list(ds[s]["text"]) for s in SPLITS}
+    for split_lines in lines.values():  # a BOM must not become part of the first word
+        if split_lines and split_lines[0].startswith(BOM):
+            split_lines[0] = split_lines[0][len(BOM):]
+    return lines
 
 
 def _check_text_file(path: Path, split: str) -> None:
@@ -150,6 +152,15 @@ def tokenize_splits(lines: dict[str, list[str]]) -> Corpus:
     return Corpus(vocab, *(tokenize(lines[s], w2i, s) for s in SPLITS))
 
 
+def default_data_dir() -> Path:
+    """Where PTB is looked for: ``$IMM_RAY_PTB_DIR``, else ``shared/data/ptb`` next to the
+    repository (the project's CI layout). The one place that decides it."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("IMM_RAY_CACHE", "~/.cache/imm_ray")).expanduser()
 
@@ -157,24 +168,26 @@ def default_cache_dir() -> Path:
 def prepare_corpus(data_dir: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None,
                    pattern: str = DEFAULT_PATTERN) -> Path:
-    """Tokenise once and return the cached ``.npz`` path (reused when the files match).
+    """Tokenise once and return the cached ``.npz`` path (reused when the files match;
+    a cache file that does not load, e.g. truncated, is rebuilt with a notice).
 
     Args:
-        data_dir: folder with the three split files (``pattern`` names them). None: the
-            hub dataset ``ptb_text_only`` (needs network; cached by its name).
+        data_dir: folder with the three split files (``pattern`` names them); None:
+            :func:`default_data_dir`.
         cache_dir: where the ``.npz`` goes (default ``$IMM_RAY_CACHE`` or
             ``~/.cache/imm_ray``).
     """
+    data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    if data_dir is None:
-        out = cache / f"lm_{HUB_NAME}.npz"
-        if not out.is_file():
-            _save(tokenize_splits(read_lines_hub()), out)
-        return out
     files = split_files(data_dir, pattern)
-    out = cache / f"lm_{Path(data_dir).name or 'corpus'}_{files_hash(files)}.npz"
-    if not out.is_file():
-        _save(tokenize_splits(read_lines_local(files)), out)
+    out = cache / f"lm_{data_dir.name or 'corpus'}_{files_hash(files)}.npz"
+    if out.is_file():
+        try:
+            load_corpus(out)
+            return out
+        except ValueError as e:
+            print(f"notice: rebuilding the corpus cache: {e}", file=sys.stderr)
+    _save(tokenize_splits(read_lines_local(files)), out)
     return out
 
 
@@ -195,7 +208,7 @@ def load_corpus(path: str | os.PathLike) -> Corpus:
     try:
         with np.load(p, allow_pickle=False) as z:
             return Corpus([str(w) for w in z["vocab"]], z["train"], z["valid"], z["test"])
-    except (KeyError, ValueError, OSError) as e:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{str(p)!r} is not a prepared corpus (expected an .npz with vocab, "
                          f"train, valid, test): {e}") from e
 
@@ -225,3 +238,28 @@ def bptt_batches(rows: Tensor, bptt: int):
 
 def num_bptt_batches(rows: Tensor, bptt: int) -> int:
     return -(-(rows.shape[1] - 1) // bptt)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m imm_ray.lm.data prepare [--data-dir D] [--cache-dir C]``: print the path."""
+    p = argparse.ArgumentParser(prog="python -m imm_ray.lm.data",
+                                description="Prepare the tokenised corpus cache once.")
+    sub = p.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prepare", help="tokenise the three splits and cache them")
+    prep.add_argument("--data-dir", default=None,
+                      help=f"folder with ptb.{{train,valid,test}}.txt (default ${DATA_DIR_ENV} "
+                           f"or {default_data_dir()})")
+    prep.add_argument("--cache-dir", default=None,
+                      help="cache folder (default $IMM_RAY_CACHE or ~/.cache/imm_ray)")
+    args = p.parse_args(argv)
+    try:
+        path = prepare_corpus(args.data_dir, args.cache_dir)
+    except (FileNotFoundError, ValueError) as e:
+        p.error(str(e))
+    corpus = load_corpus(path)
+    print(f"{path}  (vocabulary {corpus.vocab_size}; tokens train {len(corpus.train)}, "
+          f"valid {len(corpus.valid)}, test {len(corpus.test)})")
+
+
+if __name__ == "__main__":
+    main()

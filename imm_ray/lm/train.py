@@ -1,37 +1,55 @@
 """The LM trainable for Ray Tune, and a single-run command line with a progress bar.
 
 ``train_lm(config)`` is a plain function trainable: it builds :class:`LMConfig` from the
-trial config, restores the trial's last checkpoint if there is one, and reports once per
-epoch (``loss/main``, ``loss/imm``, ``eval/valid_ppl``) with a checkpoint; the last report
-adds ``valid_ppl`` and ``test_ppl`` (best-validation weights; full splits, or their first
-``test_tokens`` tokens when that is > 0).
+trial config (:func:`imm_ray.lm.grid.trial_config`: per-model overrides applied), restores
+the trial's last checkpoint if there is one, and reports once per epoch (``loss/main``,
+``loss/imm`` or ``loss/kd``, ``eval/valid_ppl``) with a checkpoint holding the trainer
+state, the trial's rows (one per epoch, :func:`trial_rows`) and its resolved config; the
+last report adds ``valid_ppl`` and ``test_ppl`` (best-validation weights; full splits, or
+their first ``test_tokens`` tokens when that is > 0).
 
-Single run, no Ray::
+Single run, no Ray (nor ``datasets`` when ``--data-path`` names a prepared corpus)::
 
-    python -m imm_ray.lm.train --data-dir ../shared/data/ptb --method imm --epochs 2 \
-        --train-fraction 0.05 --emb-size 64 --hidden-size 64 --optimizer adam --lr 3e-3
+    python -m imm_ray.lm.train --method imm --epochs 2 --train-fraction 0.05 \\
+        --emb-size 64 --hidden-size 64 --optimizer adam --lr 3e-3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 
-from imm_ray.config import add_dataclass_args, from_dict
+from imm_ray import metrics as M
+from imm_ray.config import add_dataclass_args
 from imm_ray.lm import data as lmdata
 from imm_ray.lm.config import LMConfig
+from imm_ray.lm.grid import trial_config
 from imm_ray.lm.trainer import LMTrainer
 
-TRIAL_KEY = "trial"
-"""A sweep's grid entry: a dict of LMConfig fields merged over the fixed config."""
+ROW_SETTINGS = ("model", "method", "imm_lambda", "k", "train_fraction", "seed",
+                "restricted_data", "imm_contexts", "imm_length", "emb_size", "hidden_size",
+                "test_tokens")
+"""The LMConfig fields every row of a trial carries."""
+ROW_EPOCH = {"epoch": M.EPOCH, "epoch_valid_ppl": M.EVAL_VALID_PPL, "loss_main": M.LOSS_MAIN,
+             "loss_imm": M.LOSS_IMM, "loss_kd": M.LOSS_KD, "lr": M.LR}
+"""Row column -> the per-epoch metric it holds (NaN where a method has none)."""
+ROW_FINAL = {"valid_ppl": M.VALID_PPL, "test_ppl": M.TEST_PPL,
+             "n_train_tokens": M.N_TRAIN_TOKENS, "train_seconds": M.TIME_TOTAL_S}
+"""Row column -> the final metric (NaN until the trial's last epoch)."""
 
 
-def config_from_trial(config: dict) -> LMConfig:
-    """Flatten ``{**fixed, "trial": {...}}`` into an :class:`LMConfig`."""
-    flat = {k: v for k, v in config.items() if k != TRIAL_KEY}
-    flat.update(config.get(TRIAL_KEY, {}))
-    return from_dict(LMConfig, flat)
+def trial_rows(cfg: LMConfig, history: list[dict], final: dict) -> dict[str, list]:
+    """One row per epoch so far: the trial's settings (strings stay strings), that epoch's
+    metrics, and the final metrics (NaN until the last report)."""
+    n = len(history)
+    rows = {name: [getattr(cfg, name)] * n for name in ROW_SETTINGS}
+    for col, key in ROW_EPOCH.items():
+        rows[col] = [float(h.get(key, math.nan)) for h in history]
+    for col, key in ROW_FINAL.items():
+        rows[col] = [float(final.get(key, math.nan))] * n
+    return rows
 
 
 def train_lm(config: dict) -> None:
@@ -40,7 +58,7 @@ def train_lm(config: dict) -> None:
 
     from imm_ray import tune_cli
 
-    cfg = config_from_trial(config)
+    cfg = trial_config(config)
     trainer = LMTrainer(cfg)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -50,10 +68,11 @@ def train_lm(config: dict) -> None:
         metrics = trainer.end_epoch(trainer.train_epoch())
         if trainer.done:
             metrics.update(trainer.final_metrics())
-        metrics["time/total_s"] = sum(trainer.timers.values())
+        metrics[M.TIME_TOTAL_S] = sum(trainer.timers.values())
         with tempfile.TemporaryDirectory() as d:
             trainer.save(d)
-            tune_cli.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+            tune_cli.report(metrics, checkpoint=tune.Checkpoint.from_directory(d),
+                            rows=trial_rows(cfg, trainer.history, metrics), resolved=cfg)
 
 
 def run_single(cfg: LMConfig, progress: bool = True) -> dict:
@@ -75,16 +94,21 @@ def run_single(cfg: LMConfig, progress: bool = True) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Train one language model (no Ray).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data-dir", default="../shared/data/ptb",
-                   help="folder with ptb.{train,valid,test}.txt (used when --data-path is unset)")
+    p.add_argument("--data-dir", default=None,
+                   help=f"folder with ptb.{{train,valid,test}}.txt when --data-path is unset "
+                        f"(default ${lmdata.DATA_DIR_ENV} or {lmdata.default_data_dir()})")
     p.add_argument("--cache-dir", default=None, help="where the tokenised corpus is cached")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     add_dataclass_args(p, LMConfig)
     args = p.parse_args(argv)
     values = {k: v for k, v in vars(args).items() if k in LMConfig.__dataclass_fields__}
-    if not values["data_path"]:
-        values["data_path"] = str(lmdata.prepare_corpus(args.data_dir, args.cache_dir))
-    result = run_single(LMConfig(**values), progress=not args.no_progress)
+    try:
+        if not values["data_path"]:
+            values["data_path"] = str(lmdata.prepare_corpus(args.data_dir, args.cache_dir))
+        cfg = LMConfig(**values)
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
+    result = run_single(cfg, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
 
 

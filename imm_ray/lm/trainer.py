@@ -9,6 +9,8 @@ so a Tune trial resumes from its last epoch. The IMM/KD math is ``imm_ray.core``
 from __future__ import annotations
 
 import math
+import os
+import pickle
 import random
 import time
 from collections import defaultdict
@@ -19,13 +21,29 @@ import torch
 from torch import Tensor, nn
 
 from imm_ray import core
+from imm_ray import metrics as M
 from imm_ray.lm import data as lmdata
+from imm_ray.lm.bigram import restricted_model
 from imm_ray.lm.config import LMConfig
 from imm_ray.lm.histories import HistorySampler
 from imm_ray.lm.models import build_model
 from imm_ray.lm.noising import BigramNoiser
 from imm_ray.protocols import check_restricted_model
 from imm_ray.restricted.kneser_ney import KneserNeyBigram
+
+CHECKPOINT_FILE = "trainer.pt"
+
+
+def load_checkpoint(path: Path) -> dict:
+    """``torch.load(weights_only=True)`` on the CPU (RNG states must stay CPU ByteTensors;
+    ``load_state_dict`` later copies weights onto the model's device)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"LM checkpoint not found: {str(path)!r}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{str(path)!r} is not a plain LM checkpoint (tensors, numbers, "
+                         f"lists, dicts); refusing to unpickle it: {e}") from e
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -37,8 +55,14 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when torch sees a GPU; ``cuda`` without one is an error (never a silent
+    CPU fallback: a GPU trial that cannot see its GPU must fail loudly)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but torch sees no CUDA device (torch "
+                           f"{torch.__version__}, CUDA build {torch.version.cuda}, "
+                           f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})")
     return torch.device(name)
 
 
@@ -66,7 +90,10 @@ class LMTrainer:
         self.n_train = len(train)
         self.epochs = (math.ceil(cfg.token_budget / self.n_train) if cfg.token_budget
                        else cfg.epochs)
-        self.kn = kn if kn is not None else KneserNeyBigram.fit(corpus.train, self.vocab_size)
+        if kn is None:
+            kn = restricted_model(corpus, cfg.train_fraction, cfg.restricted_data,
+                                  cfg.data_path or None)
+        self.kn = kn
         check_restricted_model(self.kn, self.vocab_size, "Kneser-Ney bigram")
         self.rows = lmdata.batchify(train, cfg.batch_size)
         valid = corpus.valid[: cfg.valid_tokens] if cfg.valid_tokens else corpus.valid
@@ -95,7 +122,7 @@ class LMTrainer:
 
     def lam_for(self, n_tokens: int) -> float:
         schedule = self.cfg.schedule()
-        return schedule(n_tokens) if schedule is not None else self.cfg.lam
+        return schedule(n_tokens) if schedule is not None else self.cfg.imm_lambda
 
     def _optimizer(self) -> torch.optim.Optimizer:
         if self.cfg.optimizer == "adam":
@@ -232,8 +259,8 @@ class LMTrainer:
         if self.cfg.imm_start_ppl > 0 and valid < self.cfg.imm_start_ppl:
             self.imm_on = True
         self.epoch += 1
-        metrics = {**train_metrics, "eval/valid_ppl": valid, "epoch": self.epoch,
-                   "lr": self.lr, "imm_active": float(self._imm_due_ever())}
+        metrics = {**train_metrics, M.EVAL_VALID_PPL: valid, M.EPOCH: self.epoch,
+                   M.LR: self.lr, M.IMM_ACTIVE: float(self._imm_due_ever())}
         self.history.append(metrics)
         return metrics
 
@@ -250,9 +277,9 @@ class LMTrainer:
         """Validation and test perplexity of the best-validation weights (full splits, or
         their first ``test_tokens`` tokens when that is > 0)."""
         best = self.best_state
-        return {"valid_ppl": self.perplexity(self.full_valid_rows, best),
-                "test_ppl": self.perplexity(self.test_rows, best),
-                "n_train_tokens": float(self.n_train)}
+        return {M.VALID_PPL: self.perplexity(self.full_valid_rows, best),
+                M.TEST_PPL: self.perplexity(self.test_rows, best),
+                M.N_TRAIN_TOKENS: float(self.n_train)}
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -264,13 +291,12 @@ class LMTrainer:
                                 "best_valid": self.best_valid, "imm_on": self.imm_on,
                                 "bad_epochs": self.bad_epochs},
                     "timers": dict(self.timers),
-                    "history": self.history}, Path(directory) / "trainer.pt")
+                    "history": self.history}, Path(directory) / CHECKPOINT_FILE)
 
     def load(self, directory: str | Path) -> None:
-        # Load on the CPU: the RNG states must stay CPU ByteTensors; load_state_dict
-        # copies weights and optimizer state onto the parameters' device.
-        ck = torch.load(Path(directory) / "trainer.pt", map_location="cpu",
-                        weights_only=False)
+        """Restore a :meth:`save` checkpoint. Only tensors and plain containers are
+        unpickled (``weights_only=True``): a crafted file cannot run code, it raises."""
+        ck = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["opt"])
         self.best_state, self.history = ck["best_state"], ck["history"]

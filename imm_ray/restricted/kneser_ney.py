@@ -72,8 +72,24 @@ class KneserNeyBigram:
         cont = np.bincount(cols, minlength=vocab_size).astype(np.float64)
         cont[cont == 0] = 1.0  # words absent from the stream: pseudo-count 1
         succ = np.bincount(rows, minlength=vocab_size)
-        return cls(vocab_size, codes, disc_terms, gamma, cont / cont.sum(), tuple(d),
+        return cls(vocab_size, codes, disc_terms, gamma, cont / cont.sum(),
+                   tuple(float(x) for x in d),
                    c_v.astype(np.int64), succ)
+
+    ARRAYS = ("codes", "disc_terms", "gamma", "pcont", "context_counts", "successor_types")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything :meth:`from_arrays` needs, as plain numpy arrays (for ``np.savez``)."""
+        out = {name: getattr(self, name).numpy() for name in self.ARRAYS}
+        return {**out, "vocab_size": np.asarray(self.num_classes),
+                "discounts": np.asarray(self.discounts, dtype=np.float64)}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> KneserNeyBigram:
+        """Inverse of :meth:`to_arrays` (a dict or an open ``np.load`` archive)."""
+        d = tuple(float(x) for x in arrays["discounts"])
+        return cls(int(arrays["vocab_size"]), *(arrays[n] for n in cls.ARRAYS[:4]), d,
+                   *(arrays[n] for n in cls.ARRAYS[4:]))
 
     def probs(self, prev_tokens: Tensor) -> Tensor:
         """``[...]`` previous-word ids -> ``[..., V]`` float32 rows ``P(. | v)`` (sum 1).

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir
+
+PTB_DIR = default_data_dir()
+PTB_MISSING = f"PTB not found at {PTB_DIR} (set {DATA_DIR_ENV})"
 
 
 def write_corpus(root: Path, n_lines=(400, 60, 60), vocab=40, seed=0) -> Path:
@@ -50,5 +53,5 @@ def ptb_corpus(tmp_path_factory):
     from imm_ray.lm.data import load_corpus, prepare_corpus
 
     if not PTB_DIR.is_dir():
-        pytest.skip(f"PTB copy not found at {PTB_DIR}")
+        pytest.skip(PTB_MISSING)
     return load_corpus(prepare_corpus(PTB_DIR, cache_dir=tmp_path_factory.mktemp("ptb")))

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir
+
+PTB_DIR = default_data_dir()
 REPO = Path(__file__).resolve().parents[2]
-PTB_DIR = REPO.parent / "shared" / "data" / "ptb"
 
 
 @pytest.mark.slow
 def test_benchmark_quick_prints_json(tmp_path):
     if not PTB_DIR.is_dir():
-        pytest.skip(f"PTB copy not found at {PTB_DIR}")
+        pytest.skip(f"PTB not found at {PTB_DIR} (set {DATA_DIR_ENV})")
     from imm_ray.lm.data import prepare_corpus
 
     path = prepare_corpus(PTB_DIR, cache_dir=tmp_path)
@@ -30,3 +32,6 @@ def test_benchmark_quick_prints_json(tmp_path):
         assert t["imm_over_none"] > 0 and t["none"]["tokens_per_s"] > 0
         assert "imm_forward" in t["imm"]["time_split"]
     assert set(out["memory"]["serialized_chunk1"]) == {"1", "10"}
+    full = out["full_data"]
+    assert full["imm_over_none"] > 0 and full["reverse_kd_over_none"] > 0
+    assert full["none"]["steps"] == 3 and full["imm_settings"]["every"] >= 1

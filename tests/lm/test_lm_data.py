@@ -91,3 +91,19 @@ def test_train_prefix():
     assert len(lmdata.train_prefix(np.arange(1000), 0.05)) == 50
     with pytest.raises(ValueError, match="train_fraction"):
         lmdata.train_prefix(np.arange(10), 0.0)
+
+
+def test_data_dir_comes_from_one_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv(lmdata.DATA_DIR_ENV, str(tmp_path))
+    assert lmdata.default_data_dir() == tmp_path
+    monkeypatch.delenv(lmdata.DATA_DIR_ENV)
+    assert lmdata.default_data_dir().parts[-3:] == ("shared", "data", "ptb")
+
+
+def test_prepare_command_prints_the_cache_path(tiny_dir, tmp_path, capsys):
+    lmdata.main(["prepare", "--data-dir", str(tiny_dir), "--cache-dir", str(tmp_path)])
+    path = capsys.readouterr().out.split()[0]
+    assert path == str(lmdata.prepare_corpus(tiny_dir, cache_dir=tmp_path))
+    with pytest.raises(SystemExit):
+        lmdata.main(["prepare", "--data-dir", str(tmp_path / "nowhere")])
+    assert "nowhere" in capsys.readouterr().err

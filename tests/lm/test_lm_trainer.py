@@ -139,17 +139,6 @@ def test_checkpoint_loads_on_cpu_whatever_the_device(tiny_corpus_path, tmp_path,
         assert loaded[name].device.type == "cpu" and loaded[name].dtype == torch.uint8
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_resume_on_cuda(tiny_corpus_path, tmp_path):
-    first = make(tiny_corpus_path, method="imm", epochs=2, device="cuda")
-    first.end_epoch(first.train_epoch())
-    first.save(tmp_path)
-    resumed = make(tiny_corpus_path, method="imm", epochs=2, device="cuda")
-    resumed.load(tmp_path)
-    resumed.end_epoch(resumed.train_epoch())
-    assert resumed.epoch == 2 and next(resumed.model.parameters()).is_cuda
-
-
 def test_non_finite_loss_stops_with_a_message(tiny_corpus_path):
     tr = make(tiny_corpus_path, method="none")
     with torch.no_grad():

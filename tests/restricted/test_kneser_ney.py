@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from imm_ray.lm.data import load_corpus, prepare_corpus
+from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir, load_corpus, prepare_corpus
 from imm_ray.protocols import check_restricted_model
 from imm_ray.restricted.kneser_ney import KneserNeyBigram
 
@@ -37,13 +35,13 @@ def brute_force_kn(ids: np.ndarray, vocab_size: int):
     return p, tuple(d)
 
 
-PTB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+PTB_DIR = default_data_dir()
 
 
 @pytest.fixture(scope="module")
 def ptb_corpus(tmp_path_factory):
     if not PTB_DIR.is_dir():
-        pytest.skip(f"PTB copy not found at {PTB_DIR}")
+        pytest.skip(f"PTB not found at {PTB_DIR} (set {DATA_DIR_ENV})")
     return load_corpus(prepare_corpus(PTB_DIR, cache_dir=tmp_path_factory.mktemp("ptb")))
 
 
@@ -110,3 +108,12 @@ def test_ptb_perplexities(ptb_corpus):
     assert 185 < test < 187, test  # 185.7 measured
     assert 198 < valid < 201, valid  # 199.5 measured
     assert kn.probs(torch.arange(ptb_corpus.vocab_size)[:50]).min() > 0
+
+
+def test_arrays_round_trip_gives_the_same_model(small):
+    ids, vocab = small
+    kn = KneserNeyBigram.fit(ids, vocab)
+    back = KneserNeyBigram.from_arrays(kn.to_arrays())
+    prev = torch.arange(vocab)
+    assert back.discounts == kn.discounts and back.num_classes == vocab
+    assert torch.equal(back.probs(prev), kn.probs(prev))
