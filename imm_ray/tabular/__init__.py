@@ -1,0 +1,1 @@
+"""Generic tabular IMM (placeholder docstring)."""

@@ -1,0 +1,96 @@
+"""The induced model's conditional ``pi(xb_j | x_i)`` over a table's training pool.
+
+IMM compares the restricted model with the full model averaged over the extra features
+``xb`` that go with a restricted value ``x`` (IMM.md section 3). On a table only the ``n``
+training rows' extras are known, so ``pi`` is an empirical conditional over them
+(:class:`imm_ray.tabular.objective.Induced`), one of:
+
+- ``pool``: every training row's extras, uniformly (right when ``xb`` is independent of
+  ``x``; the exact empirical induced model of the toy);
+- ``groups``: the rows with the same restricted values as row ``i`` (discrete columns);
+- ``neighbours``: row ``i``'s ``k`` nearest training rows in the standardised restricted
+  columns, itself included (``k = ceil(sqrt(n))`` unless set): the usual k-NN estimate of
+  a conditional when ``x`` is continuous.
+
+``auto`` (:func:`choose`) uses ``pool`` unless some extra column is correlated with a
+restricted one (``|Pearson r| >= 0.3`` over the table's feature values; labels are not
+looked at), and then ``groups`` if every restricted column is discrete, else ``neighbours``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from imm_ray.tabular.config import TabularConfig
+from imm_ray.tabular.data import Table
+from imm_ray.tabular.encoding import design, fit_stats
+from imm_ray.tabular.objective import Induced
+
+DEPENDENCE = 0.3
+"""``auto``: extras count as dependent on the restricted columns from this ``|r|`` on."""
+
+
+def max_correlation(table: Table) -> float:
+    """Largest ``|Pearson r|`` between a restricted and an extra design column (one-hot
+    blocks included) over all rows; constant columns count as uncorrelated."""
+    idx_r, idx_e = table.restricted_index, table.extra_index
+    cols_r = [table.columns[i] for i in idx_r]
+    cols_e = [table.columns[i] for i in idx_e]
+    xr, xe = table.values[:, idx_r].unsqueeze(0), table.values[:, idx_e].unsqueeze(0)
+    dr = design(xr, cols_r, *fit_stats(xr, cols_r))[0, :, 1:]
+    de = design(xe, cols_e, *fit_stats(xe, cols_e))[0, :, 1:]
+    corr = torch.corrcoef(torch.cat([dr, de], 1).T)[: dr.shape[1], dr.shape[1]:]
+    return float(torch.nan_to_num(corr, nan=0.0).abs().max())
+
+
+def choose(table: Table, cfg: TabularConfig) -> str:
+    """The induced model to use: ``cfg.induced`` or, for ``auto``, the rule above."""
+    discrete = all(table.columns[i].discrete for i in table.restricted_index)
+    if cfg.induced == "groups" and not discrete:
+        bad = [table.columns[i].name for i in table.restricted_index
+               if not table.columns[i].discrete]
+        raise ValueError(f"--induced groups needs discrete restricted columns; {bad} are "
+                         "continuous (use --induced neighbours)")
+    if cfg.induced != "auto":
+        return cfg.induced
+    if max_correlation(table) < DEPENDENCE:
+        return "pool"
+    return "groups" if discrete else "neighbours"
+
+
+def num_neighbours(cfg: TabularConfig, n: int) -> int:
+    """``k`` of ``neighbours`` at training size ``n``."""
+    k = cfg.num_neighbours or max(2, math.ceil(math.sqrt(n)))
+    if k > n:
+        raise ValueError(f"--num-neighbours {k} is more than the n = {n} training rows")
+    return k
+
+
+def groups(values: Tensor) -> Induced:
+    """``[S, n, r]`` restricted values -> uniform weights over equal rows ``[S, n, n]``."""
+    same = (values.unsqueeze(2) == values.unsqueeze(1)).all(-1).to(torch.float64)
+    return Induced(weights=same / same.sum(-1, keepdim=True))
+
+
+def neighbours(points: Tensor, k: int) -> Induced:
+    """``[S, n, q]`` standardised restricted encodings -> ``index [S, n, k]`` of each row's
+    ``k`` nearest rows (ties by row order; a row is its own nearest)."""
+    dist = torch.cdist(points, points)
+    return Induced(index=torch.argsort(dist, dim=-1, stable=True)[..., :k])
+
+
+def build(kind: str, raw_restricted: Tensor, design_restricted: Tensor,
+          cfg: TabularConfig) -> Induced:
+    """The cell's :class:`Induced` from the training rows' restricted values ``[S, n, r]``
+    and their design columns ``[S, n, R]`` (intercept first)."""
+    if kind == "pool":
+        return Induced()
+    if kind == "groups":
+        return groups(raw_restricted)
+    if kind == "neighbours":
+        n = raw_restricted.shape[1]
+        return neighbours(design_restricted[..., 1:], num_neighbours(cfg, n))
+    raise ValueError(f"--induced must be one of pool, groups, neighbours, auto; got {kind!r}")
