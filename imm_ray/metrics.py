@@ -35,3 +35,6 @@ FIT_SECONDS = "fit/seconds"
 FIT_MODELS_PER_SECOND = "fit/models_per_second"
 FIT_MAX_ITERATIONS = "fit/max_iterations"
 FIT_ALL_CONVERGED = "fit/all_converged"
+FIT_CPU_SECONDS = "fit/cpu_seconds"
+"""CPU time of the whole cell (fits and evaluation) in its process: on a shared machine,
+the sum over trials / cores estimates the sweep's wall time on idle cores."""
