@@ -23,10 +23,10 @@ Each Tune trial is one (method, n) cell fitting all seeds x ratios at once
 and resolved config in its checkpoint. Ends with the summary tables, then
 ``results: <csv>`` and ``plot: <png>`` lines.
 
-Results to expect. The toy (default run: 100 trials, 130,000 rows; test log-loss over 100
+Results to expect. The toy (default run: 100 trials, 132,500 rows; test log-loss over 100
 seeds, IMM at its best ratio): n = 4: none 1.793, imm 0.524 (r = 0.995); n = 16: none
-0.779, imm 0.445 (r = 0.95); n = 50: none 0.444, imm 0.412 (r = 0.9); fitted IMM
-schedule r = -0.0019 n + 0.997. Breast cancer (restricted: "worst perimeter"): see
+0.779, imm 0.444 (r = 0.95); n = 50: none 0.444, imm 0.412 (r = 0.9); fitted IMM
+schedule r = -0.0023 n + 1.0005. Breast cancer (restricted: "worst perimeter"): see
 docs/tabular.md for the measured table (IMM helps at small n, interpolation helps more).
 """
 

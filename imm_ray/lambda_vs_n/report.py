@@ -109,13 +109,16 @@ def summarise(rows: pd.DataFrame, refs: dict[str, float] | None = None) -> dict:
             "show": show_sizes(rows["n"].unique())}
 
 
-def write_outputs(rows: pd.DataFrame, tables: dict, out: Path) -> tuple[str, list[str]]:
-    """``lambda_vs_n.csv``, ``best_ratios.csv``, ``schedules.json``,
-    ``schedule_fits.json`` and the three plots under ``out``."""
+def write_outputs(rows: pd.DataFrame, tables: dict, out: Path,
+                  write_rows: bool = True) -> tuple[str, list[str]]:
+    """``lambda_vs_n.csv`` (unless not ``write_rows``), ``best_ratios.csv``,
+    ``schedules.json``, ``schedule_fits.json`` and the three plots under ``out``."""
     from imm_ray.lambda_vs_n import plots
 
     out = Path(out)
-    csv = analysis.write_csv(rows, out / "lambda_vs_n.csv", required=ROW_FIELDS)
+    csv = str(out / "lambda_vs_n.csv")
+    if write_rows:
+        analysis.write_csv(rows, csv, required=ROW_FIELDS)
     tables["best"].to_csv(out / "best_ratios.csv", index=False)
     (out / "schedules.json").write_text(json.dumps(schedule_specs(tables["schedules"]),
                                                    indent=2))
@@ -192,7 +195,7 @@ def print_summary(tables: dict, rows: pd.DataFrame) -> None:
     cmp_ = tables["compare"]
     if cmp_ is not None:
         sep = cmp_[cmp_.separated]["n"].tolist()
-        worse = cmp_[cmp_.gain < 0]["n"].tolist()
+        worse = cmp_[cmp_.gain < -1e-9]["n"].tolist()  # r = 0 refits differ by rounding
         print(f"\nimm beats none with non-overlapping 95% CIs at n = {sep or 'nowhere'}; "
               f"imm is worse than none at n = {worse or 'nowhere'}")
     deg = tables["degradation"]
@@ -210,3 +213,37 @@ def print_summary(tables: dict, rows: pd.DataFrame) -> None:
         if len(edge) > len(part) / 2:
             print(f"note: {method}'s best ratio is the largest swept ({top:g}) at "
                   f"{len(edge)}/{len(part)} sizes; widen --ratios to see where it turns")
+
+
+def main(argv=None) -> None:
+    """``python -m imm_ray.lambda_vs_n.report CSV --out DIR``: the summary, schedules and
+    plots again from a sweep's CSV (how the figures in docs/ are regenerated)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    p.add_argument("csv", help="a sweep's lambda_vs_n.csv")
+    p.add_argument("--out", required=True, help="folder for the files")
+    p.add_argument("--toy-references", action="store_true",
+                   help="draw the default toy's Bayes and restricted log-loss lines")
+    args = p.parse_args(argv)
+    if not Path(args.csv).is_file():
+        p.error(f"no CSV at {args.csv!r}")
+    rows = pd.read_csv(args.csv)
+    refs = {}
+    if args.toy_references:
+        from imm_ray.toy.config import ToyConfig
+        from imm_ray.toy.trainer import reference_log_loss
+
+        refs = reference_log_loss(ToyConfig())
+    tables = summarise(rows, refs)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    _, figs = write_outputs(rows, tables, Path(args.out), write_rows=False)
+    print_summary(tables, rows)
+    for f in ["best_ratios.csv", "schedules.json", "schedule_fits.json"]:
+        print(f"wrote {Path(args.out) / f}")
+    for f in figs:
+        print(f"wrote {f}")
+
+
+if __name__ == "__main__":
+    main()

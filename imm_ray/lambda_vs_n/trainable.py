@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import asdict
 
 import pandas as pd
@@ -32,7 +33,9 @@ def train_lambda_cell(config: dict) -> None:
     if tune.get_checkpoint() is not None:
         return  # finished (and reported) before the sweep was interrupted
     cell = cell_config(config)
+    start = time.process_time()
     rows, stats = run_cell(cell)
+    stats["cpu_seconds"] = time.process_time() - start
     tune_cli.report(cell_summary(rows, stats, cell.method), rows=rows, resolved=cell)
 
 
@@ -71,4 +74,6 @@ def cell_summary(rows: dict, stats: dict, method: str) -> dict:
             metrics.FIT_SECONDS: float(stats["fit_seconds"]),
             metrics.FIT_MODELS_PER_SECOND: stats["models"] / max(stats["fit_seconds"], 1e-9),
             metrics.FIT_MAX_ITERATIONS: stats["max_iterations"],
-            metrics.FIT_ALL_CONVERGED: stats["all_converged"]}
+            metrics.FIT_ALL_CONVERGED: stats["all_converged"],
+            **({metrics.FIT_CPU_SECONDS: float(stats["cpu_seconds"])}
+               if "cpu_seconds" in stats else {})}

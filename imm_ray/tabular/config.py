@@ -91,7 +91,8 @@ class TabularConfig:
     columns), 'groups' (rows with the same restricted values), 'neighbours' (nearest rows in
     the restricted columns), or 'auto' (see docs/tabular.md)."""
     num_neighbours: int = 0
-    """Neighbours per row for --induced neighbours (itself included); 0: ceil(sqrt(n))."""
+    """Neighbours per row for --induced neighbours (itself included); 0: max(ceil(n / 2),
+    min(n, 10))."""
 
     def __post_init__(self):
         if not isinstance(self.dataset, str):

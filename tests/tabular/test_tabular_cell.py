@@ -136,3 +136,15 @@ def test_in_process_runner_on_a_dataframe_with_a_categorical_column(capsys):
     assert set(rows.method) == {"imm", "none", "interpolate", "restricted"}
     with pytest.raises(ValueError, match=r"--sizes \[500\]: more training rows than the 36"):
         local.run_table(frame(), cfg(), sizes=(500,), progress=False)
+
+
+def test_the_mlp_runs_every_method_on_a_table():
+    fit = FitConfig(model="mlp", hidden=4, epochs=40, lr=0.05, l2=0.01)
+    rows = local.run_table(frame(), cfg(restricted=("x", "colour")), sizes=(10,),
+                           ratios=(0.0, 0.9), seeds=2, fit=fit, progress=False)
+    assert set(rows.method) == {"none", "imm", "reverse_kd", "noising", "interpolate",
+                                "restricted"}
+    assert rows.test_log_loss.notna().all() and (rows[rows.method == "imm"].iterations == 40).all()
+    imm = rows[(rows.method == "imm") & (rows.ratio == 0.0)].test_log_loss.to_numpy()
+    none = rows[rows.method == "none"].test_log_loss.to_numpy()
+    assert np.allclose(imm, none, atol=1e-6)  # same start per seed, same objective at r = 0
