@@ -83,8 +83,8 @@ def run_sweep(extra: list[str], quick: bool, name: str, keep: str | None) -> dic
         if proc.returncode != 0:
             raise RuntimeError(f"sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         exp = Path(tmp, name)
-        results = [json.loads(p.read_text().splitlines()[-1])
-                   for p in exp.glob("train_lambda_cell_*/result.json")]
+        results = [json.loads(lines[-1]) for p in exp.glob("train_lambda_cell_*/result.json")
+                   if (lines := p.read_text().splitlines())]
         cpu = sum(r.get("fit/cpu_seconds", 0.0) for r in results)
         rows = sum(1 for _ in open(exp / "lambda_vs_n.csv")) - 1
     shown = " ".join(f"'{a}'" if " " in a else a for a in cmd[2:]).replace(tmp, "<storage>")

@@ -98,27 +98,51 @@ def optuna_search(sweep: LambdaSweepConfig, sizes):
 # --------------------------------------------------------------------------- report
 
 
-def load_rows(result_grid):
-    """One row per (method, ratio, n, seed) from every finished trial."""
+def load_rows(result_grid, args):
+    """One row per (method, ratio, n, seed) from every finished trial (with ``trial_id``)."""
     if result_grid.num_errors:
         print(f"warning: {result_grid.num_errors} trial(s) failed:")
         for err in result_grid.errors:
             print(f"  {type(err).__name__}: {str(err).strip().splitlines()[-1][:300]}")
-    rows = analysis.load_rows(result_grid)
-    return rows[list(ROW_FIELDS)].sort_values(["method", "n", "ratio", "seed"],
-                                              ignore_index=True)
+    try:
+        rows = analysis.load_rows(result_grid)
+    except ValueError as e:
+        raise SystemExit(f"no results yet ({e}); continue with: {resume_command(args)}") from e
+    return rows[[*ROW_FIELDS, "trial_id"]].sort_values(["method", "n", "ratio", "seed"],
+                                                       ignore_index=True)
+
+
+def resume_command(args) -> str:
+    return (f"python sweeps/lambda_vs_n.py --resume --name {args.name} "
+            f"--storage-path {args.storage_path}")
+
+
+def partial_note(rows, run: Run, args) -> str | None:
+    """A warning when some trials have no rows (an interrupted sweep), else None."""
+    sweep = run.sweep
+    per_group = 1 if sweep.search == "grid" else sweep.optuna_trials
+    expected = sum(1 if m == "none" else per_group for m in sweep.methods) * len(sweep.sizes)
+    done = rows["trial_id"].nunique()
+    if done >= expected:
+        return None
+    return (f"warning: PARTIAL results ({done} of {expected} trials finished); continue "
+            f"with: {resume_command(args)}")
 
 
 def main(argv=None) -> int:
     args, run = parse_args(argv, __doc__.splitlines()[0])  # 1. configs, validated before Ray starts
     result_grid = run_sweep(args, run)             # 2. Tuner: a trial per (method, n)
-    rows = load_rows(result_grid)                  # 3. one row per (method, ratio, n, seed)
+    rows = load_rows(result_grid, args)            # 3. one row per (method, ratio, n, seed)
+    partial = partial_note(rows, run, args)
+    rows = rows.drop(columns="trial_id")
     refs = reference_log_loss(run.toy) if run.toy else {}
     tables = report.summarise(rows, refs)          # 4. best ratios + CIs, schedules
     csv, figs = report.write_outputs(rows, tables, tune_cli.output_dir(args))  # 5. files
     report.print_summary(tables, rows)
+    if partial:
+        print(partial)
     tune_cli.print_outputs(csv, figs)
-    return 1 if result_grid.num_errors else 0
+    return 1 if result_grid.num_errors or partial else 0
 
 
 if __name__ == "__main__":

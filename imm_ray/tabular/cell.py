@@ -100,7 +100,7 @@ def cell_data(table: Table, cfg: TabularConfig, n: int, seeds: Sequence[int],
     r_width = 1 + sum(width(c) for c in cols[:len(table.restricted)])
     kind = induced_models.choose(table, cfg)
     induced = induced_models.build(kind, table.restricted_values(rows["train"]),
-                                   feats["train"][..., :r_width], cfg)
+                                   feats["train"][..., :r_width], cfg, seeds)
     train = TrainSet(feats["train"], table.y[rows["train"]], pbar["train"], induced,
                      tuple(int(s) for s in seeds))
     held = {k: EvalSet(feats[k], table.y[rows[k]], pbar[k]) for k in ("valid", "test")}

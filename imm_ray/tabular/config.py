@@ -93,6 +93,9 @@ class TabularConfig:
     num_neighbours: int = 0
     """Neighbours per row for --induced neighbours (itself included); 0: max(ceil(n / 2),
     min(n, 10))."""
+    induced_samples: int = 32
+    """Pool or neighbourhood members the induced model of each row averages over: a fixed
+    random subset of this many (per seed) when there are more; 0: all of them."""
 
     def __post_init__(self):
         if not isinstance(self.dataset, str):
@@ -121,6 +124,7 @@ class TabularConfig:
         self.restricted_l2 = as_float("--restricted-l2", self.restricted_l2, 0.0, 100.0)
         self.induced = as_choice("--induced", self.induced, INDUCED_KINDS)
         self.num_neighbours = as_int("--num-neighbours", self.num_neighbours, 0)
+        self.induced_samples = as_int("--induced-samples", self.induced_samples, 0)
         if self.dataset:
             self.check_table_flags()
 

@@ -29,6 +29,7 @@ import math
 import torch
 from torch import Tensor
 
+from imm_ray.tabular import seeding
 from imm_ray.tabular.config import TabularConfig
 from imm_ray.tabular.data import Table
 from imm_ray.tabular.encoding import design, fit_stats
@@ -87,15 +88,33 @@ def neighbours(points: Tensor, k: int) -> Induced:
     return Induced(index=torch.argsort(dist, dim=-1, stable=True)[..., :k])
 
 
+def subsample(index: Tensor, k: int, seeds) -> Tensor:
+    """``[S, n, K]`` members -> a fixed random ``k`` of them per row ``[S, n, k]`` (seed ``s``'s
+    draw from stream ``induced``): the Monte-Carlo induced model of IMM.md section 3."""
+    out = []
+    for members, seed in zip(index, seeds, strict=True):
+        g = torch.Generator().manual_seed(int(seeding.rng("induced", int(seed)).integers(2**62)))
+        pick = torch.rand(members.shape, generator=g).argsort(-1)[..., :k]
+        out.append(members.gather(-1, pick))
+    return torch.stack(out)
+
+
 def build(kind: str, raw_restricted: Tensor, design_restricted: Tensor,
-          cfg: TabularConfig) -> Induced:
+          cfg: TabularConfig, seeds) -> Induced:
     """The cell's :class:`Induced` from the training rows' restricted values ``[S, n, r]``
-    and their design columns ``[S, n, R]`` (intercept first)."""
-    if kind == "pool":
-        return Induced()
+    and their design columns ``[S, n, R]`` (intercept first); pool and neighbourhoods
+    larger than ``cfg.induced_samples`` (when > 0) are subsampled to it."""
+    s, n = raw_restricted.shape[:2]
     if kind == "groups":
         return groups(raw_restricted)
-    if kind == "neighbours":
-        n = raw_restricted.shape[1]
-        return neighbours(design_restricted[..., 1:], num_neighbours(cfg, n))
-    raise ValueError(f"--induced must be one of pool, groups, neighbours, auto; got {kind!r}")
+    if kind == "pool":
+        index = torch.arange(n).expand(s, n, n)
+    elif kind == "neighbours":
+        index = neighbours(design_restricted[..., 1:], num_neighbours(cfg, n)).index
+    else:
+        raise ValueError(f"--induced must be one of pool, groups, neighbours, auto; got "
+                         f"{kind!r}")
+    k = cfg.induced_samples
+    if k and index.shape[-1] > k:
+        return Induced(index=subsample(index, k, seeds))
+    return Induced() if kind == "pool" else Induced(index=index)

@@ -197,3 +197,24 @@ def test_auto_induced_model_follows_the_data():
     assert [induced.num_neighbours(cfg(), n) for n in (2, 10, 12, 40, 41)] == [2, 10, 10, 20, 21]
     with pytest.raises(ValueError, match="--num-neighbours 12 is more than the n = 10"):
         induced.num_neighbours(cfg(num_neighbours=12), 10)
+
+
+def test_large_neighbourhoods_are_subsampled_per_seed():
+    pts = torch.randn(2, 40, 1, dtype=torch.float64)
+    raw = pts.clone()
+    design_r = torch.cat([torch.ones(2, 40, 1, dtype=torch.float64), pts], -1)
+    full = induced.build("neighbours", raw, design_r, cfg(induced_samples=0), [0, 1])
+    assert full.index.shape == (2, 40, 20)  # k = max(ceil(40 / 2), min(40, 10))
+    some = induced.build("neighbours", raw, design_r, cfg(induced_samples=8), [0, 1])
+    assert some.index.shape == (2, 40, 8) and some.weights is None
+    for s in range(2):
+        for i in range(40):
+            picked = some.index[s, i].tolist()
+            assert len(set(picked)) == 8 and set(picked) <= set(full.index[s, i].tolist())
+    again = induced.build("neighbours", raw, design_r, cfg(induced_samples=8), [0, 1])
+    other = induced.build("neighbours", raw, design_r, cfg(induced_samples=8), [5, 1])
+    assert torch.equal(again.index, some.index) and not torch.equal(other.index[0], some.index[0])
+    pool = induced.build("pool", raw, design_r, cfg(induced_samples=8), [0, 1])
+    assert pool.index.shape == (2, 40, 8)
+    assert induced.build("pool", raw[:, :8], design_r[:, :8], cfg(induced_samples=8),
+                         [0, 1]).index is None  # 8 rows: the exact pool
