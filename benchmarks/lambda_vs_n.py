@@ -1,16 +1,24 @@
-"""Benchmark of the lambda-vs-n sweep: vectorised toy trainer vs a one-model loop, and
-the default sweep's trial count and wall time (Ray start-up included).
+"""Benchmark of the lambda-vs-n sweep: the batched trainers vs one-model loops, and the wall
+time of the default toy and real-data sweeps (Ray start-up included).
 
 Run:
-    python benchmarks/lambda_vs_n.py               # ~5 minutes on 2 cores
-    python benchmarks/lambda_vs_n.py --quick       # smaller batches and the --quick sweep
-    python benchmarks/lambda_vs_n.py --skip-sweep  # trainer only
+    python benchmarks/lambda_vs_n.py               # ~10 minutes on 2 cores
+    python benchmarks/lambda_vs_n.py --quick       # smaller batches and the --quick sweeps
+    python benchmarks/lambda_vs_n.py --skip-sweep  # trainers only
 
-Prints one JSON object. ``trainer``: for each method, fitted models per second when all
-models (seeds x ratios of one n) are one ``fit_models`` call, and when the same code fits
-them one at a time (measured in the same run, one torch thread as in a Tune trial), and
-the speed-up. ``sweep``: ``sweeps/lambda_vs_n.py`` run in a subprocess: trials, rows,
-wall seconds, and the load average before/after (the cores may be shared).
+Prints one JSON object, every ratio measured in this one run (one torch thread, as in a
+1-CPU Tune trial):
+
+- ``trainer``: the toy (binary, n = 32): models per second when all models (seeds x ratios)
+  are one batched fit, and when the same function fits them one at a time; the speed-up.
+- ``multiclass_trainer``: the same for the multiclass trainer on scikit-learn's wine table
+  (3 classes, 13 features, restricted: alcohol and proline, IMM with nearest-neighbour
+  induced model, n = 40), batched BFGS vs the same BFGS one model at a time. Goal >= 20x.
+- ``sweep`` / ``table_sweep``: ``sweeps/lambda_vs_n.py`` (the toy, and breast cancer with
+  restricted column "worst perimeter") in a subprocess: trials, rows, wall seconds, the
+  trials' summed CPU seconds (``fit/cpu_seconds``; divided by the cores it estimates the
+  wall time on idle cores when the machine is shared) and the load average before/after.
+  Goal for the table: < 5 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -26,38 +34,47 @@ from pathlib import Path
 
 import torch
 
+from imm_ray.lambda_vs_n.config import DEFAULT_RATIOS
+from imm_ray.tabular.cell import cell_data
+from imm_ray.tabular.config import FitConfig, TabularConfig
+from imm_ray.tabular.data import load_table
+from imm_ray.tabular.trainer import fit_models, make_model
 from imm_ray.toy.config import ToyConfig
-from imm_ray.toy.data import ToyData, sample_batch
-from imm_ray.toy.trainer import fit_models
+from imm_ray.toy.trainer import cell_data as toy_cell_data
 
 ROOT = Path(__file__).resolve().parents[1]
+TABLE = ["--dataset", "sklearn:breast_cancer", "--target", "target", "--restricted",
+         "worst perimeter"]
 
 
-def trainer_rates(method: str, n: int, seeds: int, loop_models: int) -> dict:
-    """Models/s of one batched fit of ``seeds x 10`` models vs fitting ``loop_models`` of
-    them one by one with the same function."""
-    cfg = ToyConfig()
-    ratios = [i / 10 for i in range(10)]
-    data = sample_batch(cfg.problem(), range(seeds), n)
-    data = ToyData(*(t.repeat_interleave(len(ratios), 0) for t in data))
+def rates(data, method: str, seeds: int, ratios, loop_models: int) -> dict:
+    """Models/s of one batched fit of ``seeds x len(ratios)`` models vs fitting
+    ``loop_models`` of them one by one with the same function (and optimiser)."""
+    fit = FitConfig()
+    rep = torch.arange(seeds).repeat_interleave(len(ratios))
+    train = data.train.take(rep)
     ratio = torch.tensor(ratios, dtype=torch.float64).repeat(seeds)
-    fit_models(ToyData(*(t[:2] for t in data)), method, ratio[:2], cfg)  # warm-up
+    model = make_model(fit, train.features.shape[-1], data.num_classes, data.restricted_width)
+    fit_models(model, train.take(torch.arange(2)), method, ratio[:2], fit)  # warm-up
     start = time.perf_counter()
-    fit_models(data, method, ratio, cfg)
+    fit_models(model, train, method, ratio, fit)
     batched = len(ratio) / (time.perf_counter() - start)
     start = time.perf_counter()
     for m in range(loop_models):
-        fit_models(ToyData(*(t[m:m + 1] for t in data)), method, ratio[m:m + 1], cfg)
+        fit_models(model, train.take(torch.tensor([m])), method, ratio[m:m + 1], fit)
     looped = loop_models / (time.perf_counter() - start)
-    return {"n": n, "models": len(ratio), "vectorised_models_per_s": round(batched, 1),
-            "loop_models_per_s": round(looped, 1), "speedup": round(batched / looped, 1)}
+    return {"n": train.y.shape[1], "classes": data.num_classes, "models": len(ratio),
+            "vectorised_models_per_s": round(batched, 1), "loop_models_per_s": round(looped, 1),
+            "speedup": round(batched / looped, 1)}
 
 
-def run_sweep(quick: bool) -> dict:
-    """The sweep script in a subprocess on a fresh local Ray; wall time includes start-up."""
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, str(ROOT / "sweeps" / "lambda_vs_n.py"), "--storage-path", tmp,
-               "--name", "bench", *(["--quick"] if quick else [])]
+def run_sweep(extra: list[str], quick: bool, name: str, keep: str | None) -> dict:
+    """The sweep script in a subprocess on a fresh local Ray; wall time includes start-up.
+    Its experiment is ``<keep>/<name>`` when ``keep`` is given, else a deleted temp dir."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = keep or scratch
+        cmd = [sys.executable, str(ROOT / "sweeps" / "lambda_vs_n.py"), *extra,
+               "--storage-path", tmp, "--name", name, *(["--quick"] if quick else [])]
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         load_before = os.getloadavg()
         start = time.perf_counter()
@@ -65,26 +82,42 @@ def run_sweep(quick: bool) -> dict:
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"sweep failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-        exp = Path(tmp, "bench")
-        trials = len(list(exp.glob("train_lambda_cell_*/result.json")))
+        exp = Path(tmp, name)
+        results = [json.loads(lines[-1]) for p in exp.glob("train_lambda_cell_*/result.json")
+                   if (lines := p.read_text().splitlines())]
+        cpu = sum(r.get("fit/cpu_seconds", 0.0) for r in results)
         rows = sum(1 for _ in open(exp / "lambda_vs_n.csv")) - 1
-    return {"command": " ".join(["python sweeps/lambda_vs_n.py", *cmd[2:]]).replace(tmp, "<tmp>"),
-            "trials": trials, "rows": rows, "wall_seconds": round(wall, 1),
+    shown = " ".join(f"'{a}'" if " " in a else a for a in cmd[2:]).replace(tmp, "<storage>")
+    return {"command": f"python sweeps/lambda_vs_n.py {shown}", "trials": len(results),
+            "rows": rows, "wall_seconds": round(wall, 1),
+            "trial_cpu_seconds": round(cpu, 1),
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()]}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small batches and the --quick sweep")
-    p.add_argument("--skip-sweep", action="store_true", help="benchmark the trainer only")
+    p.add_argument("--quick", action="store_true", help="small batches and the --quick sweeps")
+    p.add_argument("--skip-sweep", action="store_true", help="benchmark the trainers only")
+    p.add_argument("--storage-path", default=None,
+                   help="keep the sweeps' experiments here (default: a deleted temp dir)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # what a 1-CPU Tune trial gets
     seeds, loop = (10, 10) if args.quick else (100, 50)
-    out = {"cpus": os.cpu_count(), "torch_threads": 1, "trainer": {
-        m: trainer_rates(m, 32, seeds, loop) for m in ("imm", "reverse_kd", "noising")}}
+    ratios = [i / 10 for i in range(10)]
+    toy = toy_cell_data(ToyConfig(valid_size=10, test_size=10), 32, range(seeds))
+    out = {"cpus": os.cpu_count(), "torch_threads": 1,
+           "trainer": {m: rates(toy, m, seeds, ratios, loop)
+                       for m in ("imm", "reverse_kd", "noising")}}
+    wine = TabularConfig(dataset="sklearn:wine", target="target",
+                         restricted=("alcohol", "proline"), aux_fraction=0.3)
+    data = cell_data(load_table(wine.dataset, wine, verbose=False), wine, 40, range(seeds))
+    out["multiclass_trainer"] = {"table": "sklearn:wine", "method": "imm",
+                                 **rates(data, "imm", seeds, ratios, loop)}
     if not args.skip_sweep:
-        out["sweep"] = run_sweep(args.quick)
+        out["sweep"] = run_sweep([], args.quick, "bench_toy", args.storage_path)
+        out["table_sweep"] = run_sweep(TABLE, args.quick, "bench_table", args.storage_path)
+        out["default_ratios"] = list(DEFAULT_RATIOS)
     print(json.dumps(out, indent=2))
 
 

@@ -41,3 +41,13 @@ ROWS_FILE = "rows.parquet"
 """The trial's tidy rows (one per seed, ratio, ...), string columns kept."""
 RESOLVED_CONFIG_FILE = "resolved_config.json"
 """The trial's config dataclass with every default filled in."""
+
+# The batched fit of a lambda-vs-n cell (all seeds x ratios of one method and n).
+FIT_MODELS = "fit/models"
+FIT_SECONDS = "fit/seconds"
+FIT_MODELS_PER_SECOND = "fit/models_per_second"
+FIT_MAX_ITERATIONS = "fit/max_iterations"
+FIT_ALL_CONVERGED = "fit/all_converged"
+FIT_CPU_SECONDS = "fit/cpu_seconds"
+"""CPU time of the whole cell (fits and evaluation) in its process: on a shared machine,
+the sum over trials / cores estimates the sweep's wall time on idle cores."""

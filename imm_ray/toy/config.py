@@ -1,19 +1,21 @@
-"""``ToyConfig``: the logistic toy's problem, fitting and evaluation settings.
+"""``ToyConfig``: the logistic toy's problem and evaluation settings.
 
 Settable from the command line (:func:`imm_ray.config.add_dataclass_args`) and from a Tune
-trial's config by field name (:func:`imm_ray.config.from_dict`). The fitting defaults
-were chosen by measurement (100 seeds, default problem): ``l2 = 1e-3`` keeps the
-separable tiny-``n`` fits finite (at ``n = 2`` the unpenalised optimum is at infinity)
-while leaving ``n = 32`` close to the probe of IMM.md 7.1 (test log-loss of the baseline
-0.515 vs the probe's 0.55; IMM ``r = 0.8`` 0.430 vs 0.46; reverse-KD ``r = 0.8`` 0.505 vs
-0.51, worse as ``r`` grows); with ``tol = 1e-7`` every one of the default sweep's 77,500
-fits converged, in 3-63 BFGS evaluations (mean 12-19 per method).
+trial's config by field name (:func:`imm_ray.config.from_dict`). How models are fitted
+(``--l2``, ``--tol``, ...) is :class:`imm_ray.tabular.config.FitConfig`, shared with real
+tables. Its defaults were chosen by measurement on the toy (100 seeds, default problem):
+``l2 = 1e-3`` keeps the separable tiny-``n`` fits finite (at ``n = 2`` the unpenalised
+optimum is at infinity) while leaving ``n = 32`` close to the probe of IMM.md 7.1 (test
+log-loss of the baseline 0.515 vs the probe's 0.55; IMM ``r = 0.8`` 0.430 vs 0.46;
+reverse-KD ``r = 0.8`` 0.505 vs 0.51, worse as ``r`` grows); with ``tol = 1e-7`` every fit
+of the default sweep converged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from imm_ray.tabular.checks import as_float, as_int
 from imm_ray.toy.data import ToyProblem
 
 
@@ -27,14 +29,6 @@ class ToyConfig:
     """Probability of flipping each label."""
     num_bins: int = 4
     """Bins of x forming the empirical groups of the induced model when rho != 0."""
-    l2: float = 1e-3
-    """L2 penalty 0.5 * l2 * |w|^2 (bias included) added to every method's objective."""
-    max_iters: int = 300
-    """Cap on BFGS loss evaluations per model."""
-    tol: float = 1e-7
-    """A model has converged when the gradient norm of its objective is below this."""
-    max_pairs: int = 250_000
-    """Models are fitted in chunks of at most this many (model, i, j) IMM pairs."""
     valid_size: int = 10_000
     """Validation points (the best ratio is chosen on these)."""
     test_size: int = 20_000
@@ -45,20 +39,18 @@ class ToyConfig:
     """Gauss-Hermite nodes of the exact restricted model."""
 
     def __post_init__(self):
-        self.weights = tuple(float(w) for w in self.weights)
-        self.problem()  # validates weights, rho, label_noise
-        for name in ("num_bins", "max_iters", "max_pairs", "valid_size", "test_size",
-                     "quadrature_nodes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.eval_seed, bool) or not isinstance(self.eval_seed, int) \
-                or self.eval_seed < 0:
-            raise ValueError(f"eval_seed must be an integer >= 0, got {self.eval_seed!r}")
-        if not self.l2 >= 0:
-            raise ValueError(f"l2 must be >= 0, got {self.l2!r}")
-        if not self.tol > 0:
-            raise ValueError(f"tol must be > 0, got {self.tol!r}")
+        if isinstance(self.weights, str) or not hasattr(self.weights, "__iter__"):
+            raise ValueError(f"--weights must be a list of numbers, got {self.weights!r}")
+        self.weights = tuple(as_float("--weights", w, -1e3, 1e3) for w in self.weights)
+        self.rho = as_float("--rho", self.rho, -1.0, 1.0, low_open=True, high_open=True)
+        self.label_noise = as_float("--label-noise", self.label_noise, 0.0, 0.5,
+                                    high_open=True)
+        self.num_bins = as_int("--num-bins", self.num_bins, 1, 10_000)
+        self.valid_size = as_int("--valid-size", self.valid_size, 1, 10_000_000)
+        self.test_size = as_int("--test-size", self.test_size, 1, 10_000_000)
+        self.eval_seed = as_int("--eval-seed", self.eval_seed, 0)
+        self.quadrature_nodes = as_int("--quadrature-nodes", self.quadrature_nodes, 1, 1000)
+        self.problem()  # at least 2 weights
 
     def problem(self) -> ToyProblem:
         return ToyProblem(self.weights, self.rho, self.label_noise)

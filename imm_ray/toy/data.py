@@ -7,9 +7,11 @@ w1 x + wb . xb))`` with label-flip probability ``eps``. Default ``w = (0, 2, 1.5
 Bayes accuracy 0.821, Bayes log-loss 0.387; the restricted model alone 0.715 / 0.550.
 
 Reproducibility: a dataset is a pure function of ``(split, seed, n)``. Each seed has its
-own numpy ``SeedSequence([split, seed])`` with separate streams for features and label
-noise, filled row by row, so the first ``m`` points of the size-``n`` set are the size-``m``
-set (datasets are nested in ``n``) and no batch or Tune trial layout changes them.
+own numpy ``SeedSequence([split, seed])`` (:mod:`imm_ray.tabular.seeding`, the one place
+the experiment's streams are defined) with separate streams for features and label
+noise, filled row by row, so the first ``m`` points of the size-``n`` set are the
+size-``m`` set (datasets are nested in ``n``) and no batch or Tune trial layout changes
+them.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import torch
 from torch import Tensor
 
 from imm_ray.restricted.logistic_bayes import LogisticBayesRestricted
+from imm_ray.tabular import seeding
 
-SPLITS = {"train": 0, "valid": 1, "test": 2}
-"""Stream id of each split in the seed sequence: the same seed never repeats data."""
+SPLITS = ("train", "valid", "test")
+"""The toy's splits, each its own stream of :mod:`imm_ray.tabular.seeding`."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def sample(problem: ToyProblem, seed: int, n: int, split: str = "train") -> ToyD
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     features, labels = (np.random.default_rng(s) for s in
-                        np.random.SeedSequence([SPLITS[split], int(seed)]).spawn(2))
+                        seeding.seed_sequence(split, int(seed)).spawn(2))
     g = torch.from_numpy(features.standard_normal((n, 1 + problem.num_extra)))
     u = torch.from_numpy(labels.random(n))
     x = g[:, 0]

@@ -10,44 +10,49 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from sweep_helpers import SWEEPS, assert_rejected_before_ray, load_script
+
+from imm_ray import core
+from imm_ray.lambda_vs_n import cli
+from imm_ray.lambda_vs_n.config import DEFAULT_RATIOS, OPTUNA_TOY_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
-NAME = "lambda_vs_n"
-SCRIPT = SWEEPS / f"{NAME}.py"
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--sizes", "1", "5"], "--sizes: every n must be an integer >= 2"),
-    (["--ratios", "0.5", "1.0"], r"--ratios must be in \[0, 1\)"),
-    (["--ratios", "-0.1"], r"--ratios must be in \[0, 1\)"),
-    (["--methods", "imm", "dropout"], "--methods: unknown \\['dropout'\\]"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--sizes", "4", "4"], "--sizes must not repeat"),
-    (["--search", "random"], "--search must be 'grid' or 'optuna'"),
-    (["--rho", "1.5"], "rho must be in"),
-    (["--l2", "-1"], "l2 must be >= 0"),
-])
-def test_bad_arguments_fail_before_ray_starts(argv, message, tmp_path, capsys):
-    assert_rejected_before_ray(load_script(NAME), argv, message, tmp_path, capsys)
+SCRIPT = ROOT / "sweeps" / "lambda_vs_n.py"
+QUICK_RATIOS = cli.QUICK["ratios"]
 
 
 def test_quick_preset_and_explicit_flags(tmp_path):
-    script = load_script(NAME)
-    args, sweep, toy = script.parse_args(["--quick", "--seeds", "3",
-                                          "--storage-path", str(tmp_path)])
-    assert sweep.sizes == (2, 8, 32) and sweep.seeds == 3 and toy.test_size == 5000
-    assert args.name.startswith("lambda_vs_n_")
-    _, sweep, toy = script.parse_args(["--storage-path", str(tmp_path)])
-    assert len(sweep.sizes) == 25 and sweep.seeds == 100 and sweep.ratios[-1] == 0.9
-    assert set(sweep.methods) == {"none", "imm", "reverse_kd", "noising"}
-    _, sweep, _ = script.parse_args(["--search", "optuna", "--storage-path", str(tmp_path)])
-    assert sweep.sizes == script.OPTUNA_SIZES and sweep.optuna_trials == 6
-    _, sweep, _ = script.parse_args(["--search", "optuna", "--sizes", "5", "9",
-                                     "--storage-path", str(tmp_path)])
-    assert sweep.sizes == (5, 9)
+    args, run = cli.parse_args(["--quick", "--seeds", "3", "--storage-path", str(tmp_path)])
+    assert run.sweep.sizes == (2, 8, 32) and run.sweep.seeds == 3 and run.toy.test_size == 5000
+    assert args.name.startswith("lambda_vs_n_") and args.sizes == [2, 8, 32]
+    _, run = cli.parse_args(["--storage-path", str(tmp_path)])
+    assert len(run.sweep.sizes) == 25 and run.sweep.seeds == 100
+    assert run.sweep.ratios == DEFAULT_RATIOS and run.sweep.ratios[-1] == 0.999
+    assert set(run.sweep.methods) == {"none", "imm", "reverse_kd", "noising"}
+    assert run.table is None and run.fit.l2 == 1e-3
+    _, run = cli.parse_args(["--search", "optuna", "--storage-path", str(tmp_path)])
+    assert run.sweep.sizes == OPTUNA_TOY_SIZES and run.sweep.optuna_trials == 6
+    _, run = cli.parse_args(["--search", "optuna", "--sizes", "5", "9",
+                             "--storage-path", str(tmp_path)])
+    assert run.sweep.sizes == (5, 9)
+
+
+def test_a_table_gets_sizes_from_its_training_pool(tmp_path, capsys):
+    args, run = cli.parse_args(["--dataset", "sklearn:breast_cancer", "--target", "target",
+                                "--restricted", "worst perimeter", "--storage-path",
+                                str(tmp_path)])
+    assert run.sweep.sizes == (4, 7, 12, 20, 34, 58, 100, 171) and run.toy is None
+    assert run.table.restricted == ("worst perimeter",) and len(run.sha256) == 64
+    assert "569 rows: test 142, validation 85, auxiliary 171, training pool 171" in \
+        capsys.readouterr().out
+
+
+def test_the_script_rejects_a_bad_flag_before_ray_starts(tmp_path):
+    proc = run(["--tol", "inf"], tmp_path, timeout=120)
+    assert proc.returncode == 2 and "--tol must be a finite number" in proc.stderr
+    assert "Started a local Ray" not in proc.stdout + proc.stderr
 
 
 class FakeSearcher:
@@ -65,7 +70,7 @@ class FakeSearcher:
 def test_grouped_search_runs_one_sequential_search_per_group(tmp_path):
     from ray.tune.search import Searcher
 
-    from imm_ray.toy.search import GroupedSearch
+    from imm_ray.lambda_vs_n.search import GroupedSearch
 
     groups = [{"method": "imm", "n": 2}, {"method": "imm", "n": 8}, {"method": "none", "n": 2}]
     search = GroupedSearch(groups, lambda g: None if g["method"] == "none" else
@@ -119,6 +124,7 @@ def expected_rows(sizes, ratios, seeds, methods=("imm", "noising", "reverse_kd")
 
 def check_csv(path, expected):
     df = pd.read_csv(path)
+    assert "method_id" not in df.columns
     for col in ("method", "ratio", "lambda", "n", "seed", "test_accuracy", "test_log_loss"):
         assert col in df.columns
     keys = list(zip(df.method, df.ratio.round(6), df.n, df.seed, strict=True))
@@ -135,12 +141,44 @@ def test_quick_run_through_tune_writes_every_row_and_the_plots(tmp_path):
     proc = run(["--quick"], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (csv,), pngs = outputs(proc.stdout)
-    check_csv(csv, expected_rows((2, 8, 32), (0.0, 0.3, 0.6, 0.9), 10))
+    check_csv(csv, expected_rows((2, 8, 32), QUICK_RATIOS, 10))
     assert len(pngs) == 3
     assert all(Path(p).is_file() and Path(p).stat().st_size > 10_000 for p in pngs)
-    assert "imm beats none with non-overlapping 95% CIs" in proc.stdout
-    schedules = json.loads((Path(csv).parent / "schedules.json").read_text())
-    assert set(schedules) == {"imm", "reverse_kd", "noising", "interpolate"}
+    assert "imm beats none with non-overlapping 95% CIs at n = [2, 8, 32]" in proc.stdout
+    specs = json.loads((Path(csv).parent / "schedules.json").read_text())
+    assert set(specs) == {"imm", "reverse_kd", "noising", "interpolate"}
+    imm = core.make_schedule(specs["imm"])
+    assert 0.9 < imm.ratio(8) <= 0.995 and imm(8) == core.lambda_from_ratio(imm.ratio(8))
+    from imm_ray import analysis
+
+    rows = analysis.load_rows(Path(csv).parent)  # readable columns straight from Tune
+    assert set(rows.method) == {"none", "imm", "reverse_kd", "noising", "interpolate"}
+    assert len(rows) == len(pd.read_csv(csv))
+    resolved = json.loads(next(Path(csv).parent.glob(
+        "train_lambda_cell_*/checkpoint_*/resolved_config.json")).read_text())
+    assert resolved["seeds"] == 10 and resolved["toy"]["test_size"] == 5000
+
+
+@pytest.mark.slow
+def test_dataset_path_end_to_end_on_a_small_csv(tmp_path):
+    g = np.random.default_rng(0)
+    x = g.standard_normal(150)
+    df = pd.DataFrame({"x": x, "z": x + g.standard_normal(150),
+                       "colour": g.choice(["red", "blue"], 150),
+                       "y": np.where(x + 0.5 * g.standard_normal(150) > 0, "pos", "neg")})
+    df.loc[[5, 17], "z"] = np.nan
+    df.to_csv(tmp_path / "table.csv", index=False)
+    proc = run(["--dataset", "table.csv", "--target", "y", "--restricted", "x", "--quick",
+                "--seeds", "4", "--sizes", "6", "30"], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "dropped 2 of 150 rows with missing values" in proc.stdout
+    (csv,), pngs = outputs(proc.stdout)
+    df = pd.read_csv(csv)
+    expected = expected_rows((6, 30), QUICK_RATIOS, 4) | {("restricted", 0.0, n, s)
+                                                         for n in (6, 30) for s in range(4)}
+    keys = set(zip(df.method, df.ratio.round(6), df.n, df.seed, strict=True))
+    assert keys == expected and len(keys) == len(df) and len(pngs) == 3
+    assert df.test_accuracy.between(0, 1).all() and df.test_log_loss.gt(0).all()
 
 
 @pytest.mark.slow
@@ -153,7 +191,7 @@ def test_optuna_search_finds_a_ratio_per_method_and_size(tmp_path):
     searched = df[df.method.isin(["imm", "reverse_kd"])]
     tried = searched.groupby(["method", "n"]).ratio.nunique()
     assert len(tried) == 4 and (tried == 3).all()  # 3 ratios tried per (method, n)
-    assert (searched.ratio.between(0, 0.95)).all()
+    assert (searched.ratio.between(0, 0.999)).all()
     assert set(df[df.method == "none"].n) == {8, 32} and len(pngs) == 3
     best = pd.read_csv(Path(csv).parent / "best_ratios.csv")
     assert len(best[best.method == "imm"]) == 2
@@ -233,9 +271,11 @@ def test_killed_sweep_resumes_and_runs_every_trial_exactly_once(tmp_path):
     # The driver may also die between a cell's report and Tune marking it finished: mark a
     # finished trial as running in the saved state; resuming must not train it again.
     replayed = _mark_one_finished_trial_running(exp)
-    resumed = run([*preset, "--resume"], tmp_path)
+    conflict = run(["--name", "lambda_vs_n_resume", "--resume", "--seeds", "3"], tmp_path)
+    assert conflict.returncode == 2 and "--seeds 3 (original 40)" in conflict.stderr
+    resumed = run(["--name", "lambda_vs_n_resume", "--resume"], tmp_path)  # original flags
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resuming" in resumed.stdout
+    assert "resuming" in resumed.stdout and "with the original settings" in resumed.stdout
     lines = _trial_result_lines(exp)
     assert len(lines) == total and all(n == 1 for n in lines.values()), lines
     assert replayed in lines
@@ -254,4 +294,6 @@ def test_benchmark_quick_prints_the_trainer_rates(tmp_path):
     for method in ("imm", "reverse_kd", "noising"):
         rates = out["trainer"][method]
         assert rates["models"] == 100 and rates["speedup"] > 1.5, rates
-    assert "sweep" not in out
+    multi = out["multiclass_trainer"]
+    assert multi["models"] == 100 and multi["classes"] == 3 and multi["speedup"] > 1.5, multi
+    assert "sweep" not in out and "table_sweep" not in out

@@ -94,7 +94,7 @@ def test_induced_weights_are_the_empirical_groups_of_x():
     (lambda: ToyProblem(weights=(1.0,)), "at least 2 entries"),
     (lambda: evaluation_set(ToyProblem(), "train", 10), "valid' or 'test"),
     (lambda: bin_of(torch.zeros(3), 0), "num_bins"),
-    (lambda: ToyConfig(eval_seed=-1), "eval_seed must be an integer >= 0"),
+    (lambda: ToyConfig(eval_seed=-1), "--eval-seed must be an integer >= 0"),
 ])
 def test_bad_arguments_are_named(call, match):
     with pytest.raises(ValueError, match=match):

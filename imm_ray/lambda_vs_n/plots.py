@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from imm_ray import analysis
-from imm_ray.toy.report import ORDER
+from imm_ray.core import lambda_from_ratio
+from imm_ray.lambda_vs_n.report import ORDER
 
 
 def _plt():
@@ -25,7 +26,7 @@ def _n_axis(ax, sizes) -> None:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     ax.set_xscale("log")
-    ticks = [t for t in (2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
+    ticks = [t for t in (2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000)
              if min(sizes) <= t <= max(sizes)]
     ax.set_xticks(ticks)
     ax.xaxis.set_major_formatter(ScalarFormatter())
@@ -37,9 +38,9 @@ def _log_loss_axis(ax, low: float, high: float) -> None:
     from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     ax.set_yscale("log")
-    ticks = [0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0]
+    ticks = [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0]
     ax.set_yticks([t for t in ticks if low * 0.9 <= t <= high * 1.1])
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%.1f"))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
@@ -88,21 +89,33 @@ def plot_ratio_vs_n(best: pd.DataFrame, schedules: dict, path: Path) -> Path:
 
 
 def plot_loss_vs_ratio(rows: pd.DataFrame, sizes: list[int], path: Path,
-                       methods=("imm", "reverse_kd", "noising")) -> Path:
-    """Test log-loss vs ratio at a few n: IMM stays flat or improves where reverse-KD and
-    noising degrade (the consistency picture); ``none`` is the dashed line."""
+                       methods=("imm", "reverse_kd", "noising", "interpolate")) -> Path:
+    """Test log-loss vs ratio at a few n (the consistency picture: IMM stays flat or
+    improves where reverse-KD and noising degrade); ``none`` is the dashed line. The ratio
+    axis is ``lambda`` on a symlog scale (labelled with r), so 0.9-0.999 is readable."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4), squeeze=False)
     for ax, n in zip(axes[0], sizes, strict=True):
         part = rows[(rows.n == n) & rows.method.isin(methods)]
         agg = analysis.aggregate(part, by=["method", "ratio"], metric="test_log_loss")
-        analysis.plot_with_ci(agg, "ratio", "method", None, ylabel="test log-loss",
+        agg["lambda"] = agg["ratio"].map(lambda_from_ratio)
+        analysis.plot_with_ci(agg, "lambda", "method", None, ylabel="test log-loss",
                               title=f"n = {n}", ax=ax)
+        _ratio_axis(ax, agg["ratio"])
         base = rows[(rows.n == n) & (rows.method == "none")]["test_log_loss"]
         if len(base):
             ax.axhline(base.mean(), ls="--", color="black", lw=1, label="none")
             ax.legend(fontsize=8)
     return _save(fig, plt, path)
+
+
+def _ratio_axis(ax, ratios) -> None:
+    """x = lambda on a symlog axis, ticks labelled with their ratio r."""
+    ax.set_xscale("symlog", linthresh=0.1, linscale=0.5)
+    marks = [r for r in (0.0, 0.5, 0.9, 0.99, 0.999) if r <= max(ratios) + 1e-12]
+    ax.set_xticks([lambda_from_ratio(r) for r in marks])
+    ax.set_xticklabels([f"{r:g}" for r in marks])
+    ax.set_xlabel("ratio r (axis: lambda = r / (1 - r), symlog)")
 
 
 def _save(fig, plt, path: Path) -> Path:
