@@ -13,12 +13,12 @@ from imm_ray.restricted.pomdp import (
     TabularPOMDP,
     conditional_from_beliefs,
     context_of_state,
-    mountain_grid_pomdp,
     observation_beliefs,
     pomdp_policy,
     q_value_iteration,
     solve_fib,
 )
+from imm_ray.rl.gridworld import mountain_grid_pomdp
 
 
 def random_pomdp(seed=0, s=5, a=3, o=4):
