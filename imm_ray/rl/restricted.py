@@ -17,6 +17,7 @@ accepts what the view produces (each message names both shapes).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gymnasium as gym
@@ -48,11 +49,20 @@ def find_module_dir(path: Path, module_id: str) -> Path:
                      f"module {module_id!r}; looked in {tried}")
 
 
+@functools.lru_cache(maxsize=8)
+def load_module(module_dir: str, mtime: float):
+    """``RLModule.from_checkpoint`` once per folder (and modification time) per process."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    return RLModule.from_checkpoint(module_dir).eval()
+
+
 class ModulePolicy:
     """``softmax`` of an RLModule's ``ACTION_DIST_INPUTS`` (discrete actions).
 
     Loaded lazily from ``path`` (and again after unpickling: only the path travels to
-    Ray workers); moved to the contexts' device on first use there.
+    Ray workers, so on a multi-node cluster it must be on storage every node sees);
+    moved to the contexts' device on first use there.
     """
 
     def __init__(self, path, module_id: str = "default_policy"):
@@ -69,14 +79,12 @@ class ModulePolicy:
     @property
     def module(self):
         if self._module is None:
-            from ray.rllib.core.rl_module.rl_module import RLModule
-
-            self.module_dir = find_module_dir(self.path, self.module_id)  # moved since?
-            module = RLModule.from_checkpoint(str(self.module_dir))
+            d = find_module_dir(self.path, self.module_id)  # still there?
+            module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
             if not isinstance(module.action_space, gym.spaces.Discrete):
                 raise ValueError(f"restricted_policy {self!r}: needs a Discrete action "
                                  f"space, the module has {module.action_space}")
-            self._module = module.eval()
+            self._module = module
         return self._module
 
     @property
