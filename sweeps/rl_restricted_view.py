@@ -33,17 +33,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from imm_ray import tune_cli
-from imm_ray.config import add_dataclass_args, from_dict, require_unique
+from imm_ray.config import add_dataclass_args, from_dict
 from imm_ray.rl import view_report
+from imm_ray.rl.view_sweep import check_sweep, plan_trials, train_restricted_policies
 from imm_ray.rl.view_trainable import (
     METHODS,
     PLAN_FIELDS,
     ViewTrialConfig,
     check_trial,
-    train_restricted_policies,
     train_view,
 )
 
@@ -68,9 +67,9 @@ class ViewSweepConfig:
     """Step 1: iteration of the 'early' (weak) checkpoint; 0 for none."""
 
 
-QUICK = {"seeds": 2, "budgets": (2, 4), "restricted_iterations": 3, "restricted_early": 1,
-         "eval_episodes": 3, "train_batch": 500, "checkpoint_every": 2}
-"""--quick: 10 trials of 4 iterations of 500 steps, under a minute with Ray start-up."""
+QUICK = {"seeds": 2, "budgets": (1, 2), "restricted_iterations": 2, "restricted_early": 1,
+         "eval_episodes": 2, "train_batch": 256, "minibatch": 64, "checkpoint_every": 1}
+"""--quick: 10 trials of 2 iterations of 256 steps, about a minute with Ray start-up."""
 
 
 def parse_args(argv=None):
@@ -84,50 +83,10 @@ def parse_args(argv=None):
     try:
         sweep = from_dict(ViewSweepConfig, vars(args), strict=False)
         trial = from_dict(ViewTrialConfig, vars(args), strict=False)
-        check_sweep(sweep, trial)
+        check_sweep(trial, **asdict(sweep))
     except ValueError as e:
         parser.error(str(e))
     return args, sweep, trial
-
-
-def check_sweep(sweep: ViewSweepConfig, trial: ViewTrialConfig) -> None:
-    """Raise ValueError naming the flag; checks every trial (checkpoints, when given)."""
-    unknown = [m for m in sweep.methods if m not in METHODS]
-    if unknown or not sweep.methods:
-        raise ValueError(f"--methods: unknown {unknown}; choose from {list(METHODS)}")
-    require_unique("--methods", sweep.methods)
-    require_unique("--budgets", trial.budgets)
-    require_unique("--view", trial.view)
-    for flag, v, low in (("--seeds", sweep.seeds, 1), ("--restricted-iterations",
-                         sweep.restricted_iterations, 1),
-                         ("--restricted-early", sweep.restricted_early, 0)):
-        if v < low:
-            raise ValueError(f"{flag} must be >= {low}, got {v}")
-    if sweep.restricted_early >= sweep.restricted_iterations:
-        raise ValueError(f"--restricted-early ({sweep.restricted_early}) must be below "
-                         f"--restricted-iterations ({sweep.restricted_iterations})")
-    if sweep.restricted_checkpoint and not Path(sweep.restricted_checkpoint).exists():
-        raise ValueError(f"--restricted-checkpoint: no checkpoint at "
-                         f"{sweep.restricted_checkpoint!r} (path does not exist)")
-    labels = {"given": sweep.restricted_checkpoint} if sweep.restricted_checkpoint else {}
-    for plan in plan_trials(sweep, labels or {"late": ""}):
-        check_trial(replace(trial, **plan) if labels else replace(trial, run=plan["run"]))
-
-
-def plan_trials(sweep: ViewSweepConfig, paths: dict[str, str]) -> list[dict]:
-    """One plan per (method, restricted checkpoint, seed); ``none`` trials also carry every
-    checkpoint for the interpolate baseline."""
-    every = tuple(f"{label}={path}" for label, path in paths.items())
-    plans = []
-    for run in range(sweep.seeds):
-        if {"none", "interpolate"} & set(sweep.methods):
-            plans.append({"method": "none", "run": run, "restricted": "",
-                          "restricted_paths": every if "interpolate" in sweep.methods else ()})
-        for method in [m for m in ("imm", "reverse_kd") if m in sweep.methods]:
-            plans += [{"method": method, "run": run, "restricted": label,
-                       "restricted_paths": (f"{label}={path}",)}
-                      for label, path in paths.items()]
-    return plans
 
 
 # --------------------------------------------------------------------------- step 1
@@ -164,7 +123,8 @@ def main(argv=None) -> int:
     args, sweep, trial = parse_args(argv)              # 1. config, checked before Ray
     tune_cli.init_ray(args)                            # 2. Ray, then step 1 (cached)
     restricted = restricted_policies(args, sweep, trial)
-    plans = plan_trials(sweep, {k: v["path"] for k, v in restricted.items()})
+    plans = plan_trials(sweep.methods, sweep.seeds,
+                        {k: v["path"] for k, v in restricted.items()})
     for plan in plans:                                 # 3. the checkpoints fit every trial
         check_trial(replace(trial, **plan))
     result_grid = run_sweep(args, trial, plans)        # 4. step 2: the Tuner

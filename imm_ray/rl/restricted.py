@@ -28,9 +28,10 @@ from torch import Tensor
 from imm_ray.core import check_probs
 from imm_ray.protocols import RestrictedModel
 
-MODULE_DIRS = ("", "learner_group/learner/rl_module/{m}", "learner/rl_module/{m}",
-               "rl_module/{m}", "{m}")
-"""Where an RLModule may sit under a checkpoint path (algorithm, learner, module)."""
+MODULE_DIRS = ("learner_group/learner/rl_module/{m}", "learner/rl_module/{m}",
+               "rl_module/{m}", "{m}", "")
+"""Where an RLModule may sit under a checkpoint path (algorithm, learner, multi-module,
+the module itself), most specific first."""
 
 
 def find_module_dir(path: Path, module_id: str) -> Path:

@@ -22,7 +22,7 @@ checked once Tune has resolved them.
 
 An *environment plug-in* (:func:`register_env_plugin`) gives an environment id defaults
 the generic code cannot know: restricted-policy kinds (``"argmax"``), the estimator of a
-known belief, and the RLModule class. The grid's is :mod:`imm_ray.rl.gridworld`; nothing
+known belief, and the RLModule class (the grid world registers one); nothing
 in this module knows an environment.
 """
 

@@ -1,9 +1,7 @@
-"""The restricted-view experiment (CartPole pole-only view): step 1 and the Tune trainable.
+"""The restricted-view experiment (CartPole pole-only view): the trial config and trainable.
 
-- Step 1, :func:`train_restricted_policies`: plain RLlib PPO on the restricted-view
-  environment (:class:`~imm_ray.rl.views.RestrictedViewWrapper`), saved as RLlib
-  checkpoints at an early and at the last iteration under ``<experiment>/restricted/``,
-  with each policy's own return on its view; cached there (``summary.json``) and reused.
+(Step 1, the restricted policies, and the sweep's plan are :mod:`imm_ray.rl.view_sweep`.)
+
 - Step 2, :func:`train_view`: one Tune trial per (method, restricted checkpoint, seed):
   ``IMMPPO`` on the full environment trained to the largest budget and evaluated at every
   budget (a budget-b run is the first b iterations of a longer one). ``none`` trials are
@@ -23,8 +21,6 @@ import math
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
 
 from imm_ray import metrics as M
 from imm_ray import tune_cli
@@ -199,56 +195,6 @@ def resolve_trial(config: dict) -> ViewTrialConfig:
     return trial
 
 
-# --------------------------------------------------------------------------- step 1
-
-
-def train_restricted_policies(trial: ViewTrialConfig, out: Path, iterations: int,
-                              early: int) -> dict[str, dict]:
-    """Plain PPO on the restricted-view env; checkpoints ``early`` (0: none) and ``late``
-    (the last of ``iterations``) under ``out``, each with its own return on its view.
-    Cached: a finished step 1 (``out/summary.json``) is read back, not re-run."""
-    summary = out / "summary.json"
-    if summary.is_file():
-        return json.loads(summary.read_text())
-    from ray.rllib.algorithms.ppo import PPOConfig
-
-    from imm_ray.rl.connectors import lean_env_runner_settings
-    from imm_ray.rl.views import register_view_env, select
-
-    view = select(*trial.view)
-    algo = (PPOConfig().environment(register_view_env(trial.env, view))
-            .env_runners(num_env_runners=0, num_envs_per_env_runner=trial.envs_per_runner,
-                         **lean_env_runner_settings())
-            .training(**ppo_settings(trial))
-            .rl_module(model_config={"fcnet_hiddens": [trial.hidden, trial.hidden]})
-            .debugging(seed=trial.seed + 7)).build_algo()
-    saves = {early: "early", iterations: "late"} if early else {iterations: "late"}
-    found = {}
-    for it in range(1, iterations + 1):
-        algo.train()
-        if it in saves:
-            label = saves[it]
-            path = algo.save_to_path(out / label)
-            found[label] = {"path": str(path), "iteration": it,
-                            **own_returns(algo.get_module(), trial, view)}
-            print(f"restricted policy {label} (iteration {it}): own return "
-                  f"{found[label]['mean_return']:.1f} sampled, "
-                  f"{found[label]['greedy_return']:.1f} greedy", flush=True)
-    algo.stop()
-    summary.write_text(json.dumps(found, indent=2))
-    return found
-
-
-def own_returns(module, trial: ViewTrialConfig, view) -> dict[str, float]:
-    """Mean episode return of a view policy on the view env, sampled and greedy."""
-    from imm_ray.rl.evaluation import evaluate_episodes, module_policy
-
-    policy, n = module_policy(module), 2 * trial.eval_episodes
-    seed = 1_000_000 + trial.seed
-    return {k: float(evaluate_episodes(policy, trial.env, n, seed, greedy=g, view=view).mean())
-            for k, g in (("mean_return", False), ("greedy_return", True))}
-
-
 # --------------------------------------------------------------------------- step 2
 
 
@@ -315,15 +261,17 @@ def evaluate(algo, trial: ViewTrialConfig, iteration: int, rows: dict) -> float:
             r = trial.interpolate_ratio
             policies.append(("interpolate", label, 0.0, r, E.interpolated(full, pbar, r)))
     seed = 2_000_000 + 1000 * trial_seed(trial) + iteration  # the same for every method
+    own = None
     for method, label, lam, ratio, policy in policies:
         sampled, greedy = (float(E.evaluate_episodes(policy, trial.env, trial.eval_episodes,
                                                      seed, greedy=g).mean())
                            for g in (False, True))
+        own = sampled if own is None else own
         config = method if method == "none" else f"{method}:{label}"
         for k, v in zip(ROW_FIELDS, (config, method, label, iteration, trial.run, lam, ratio,
                                      sampled, greedy), strict=True):
             rows[k].append(v)
-    return float(np.asarray(rows["mean_return"])[len(rows["mean_return"]) - len(policies)])
+    return own
 
 
 def report(metrics: dict, algo, state: dict | None, resolved: ViewTrialConfig | None) -> None:
