@@ -85,9 +85,9 @@ def load_schedule(spec: str):
         raise ValueError(f"--schedule: no file {spec}")
     try:
         schedule = make_schedule(json.loads(path.read_text())["schedule"])
-        numbers = {k: v for k, v in asdict(schedule).items() if not isinstance(v, str)}
-        bad = {k: v for k, v in numbers.items() if v is not None and not (
-            isinstance(v, (int, float)) and math.isfinite(v))}
+        numbers = {k: v for k, v in asdict(schedule).items() if k != "basis"}
+        bad = {k: v for k, v in numbers.items() if not (v is None and k == "decimals") and not (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))}
         if bad:
             raise ValueError(f"schedule values must be finite numbers, got {bad}")
     except (OSError, KeyError, TypeError, ValueError) as e:  # JSONDecodeError too
