@@ -18,6 +18,8 @@ All arrays are plain NumPy; ``S`` states, ``A`` actions, ``O`` observations.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,8 +170,9 @@ def pomdp_policy(alpha: np.ndarray, beliefs: np.ndarray, kind: str = "argmax",
         best = np.argmax(u >= u.max(axis=1, keepdims=True) - TIE_TOL, axis=1)
         return TabularPolicy(np.eye(u.shape[1])[best])
     if kind == "softmax":
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+                or not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         z = u / temperature
         p = np.exp(z - z.max(axis=1, keepdims=True))
         return TabularPolicy(p / p.sum(axis=1, keepdims=True))

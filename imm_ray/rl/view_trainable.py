@@ -132,12 +132,14 @@ def check_against_env(trial: ViewTrialConfig) -> None:
         env = gym.make(trial.env)
     except gym.error.Error as e:
         raise ValueError(f"--env: no gymnasium environment {trial.env!r} ({e})") from e
+    env.close()
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ValueError(f"--env: {trial.env} has action space {env.action_space}; the "
+                         "experiment needs discrete actions")
     try:
         view.space(env.observation_space)
     except ValueError as e:
         raise ValueError(f"--view: {e}") from e
-    finally:
-        env.close()
     for label in paths_of(trial):
         try:
             check_restricted_setup(restricted_policy(trial, label), view,
