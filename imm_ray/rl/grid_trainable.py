@@ -246,11 +246,12 @@ def train_rl_gridworld(config: dict) -> None:
 
 def epoch_metrics(result: dict, epoch: int) -> dict:
     learner = result.get("learners", {}).get("default_policy", {})
-    runners = result.get("env_runners", {})
     out = {M.EPOCH: epoch, M.LOSS_MAIN: float(learner.get(M.LOSS_MAIN, 0.0)),
            M.LOSS_IMM: float(learner.get(M.LOSS_IMM, 0.0))}
-    if "episode_return_mean" in runners:
-        out[M.TRAIN_EPISODE_RETURN_MEAN] = float(runners["episode_return_mean"])
+    # NaN when no episode ended this epoch (steps_per_epoch < episode_length): left out
+    episode_return = float(result.get("env_runners", {}).get("episode_return_mean", math.nan))
+    if math.isfinite(episode_return):
+        out[M.TRAIN_EPISODE_RETURN_MEAN] = episode_return
     return out
 
 

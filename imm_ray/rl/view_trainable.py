@@ -242,9 +242,11 @@ def iteration_metrics(result: dict, iteration: int) -> dict:
     for name in (M.LOSS_IMM, M.LOSS_REVERSE_KD):
         if name in learner:
             out[name] = float(learner[name])
-    runners = result.get("env_runners", {})
-    if "episode_return_mean" in runners:
-        out[M.TRAIN_EPISODE_RETURN_MEAN] = float(runners["episode_return_mean"])
+    # RLlib reports NaN when no episode ended this iteration (a policy that balances for
+    # longer than the batch): leave the metric out rather than report a NaN
+    episode_return = float(result.get("env_runners", {}).get("episode_return_mean", math.nan))
+    if math.isfinite(episode_return):
+        out[M.TRAIN_EPISODE_RETURN_MEAN] = episode_return
     return out
 
 

@@ -125,3 +125,17 @@ def test_quick_sweep_end_to_end_and_resume_reruns_nothing(tmp_path):
     assert [len(p.read_text().splitlines()) for p in progress] == lengths  # nothing re-run
     assert pd.read_csv(again.stdout.strip().splitlines()[-2].removeprefix("results: ")
                        ).equals(rows)
+
+
+def test_an_iteration_without_a_finished_episode_reports_no_nan():
+    """A policy that balances longer than the train batch ends no episode: RLlib reports a
+    NaN episode return, which must be left out (a NaN metric stops the trial)."""
+    from imm_ray import metrics as M
+    from imm_ray.rl.view_trainable import iteration_metrics
+
+    result = {"learners": {"default_policy": {M.LOSS_MAIN: 0.5, M.LOSS_IMM: 0.25}},
+              "env_runners": {"episode_return_mean": float("nan")}}
+    out = iteration_metrics(result, 3)
+    assert out == {M.EPOCH: 3, M.LOSS_MAIN: 0.5, M.LOSS_IMM: 0.25}
+    result["env_runners"]["episode_return_mean"] = 200.0
+    assert iteration_metrics(result, 3)[M.TRAIN_EPISODE_RETURN_MEAN] == 200.0
