@@ -123,7 +123,7 @@ def rllib_multi_module(epochs: int, seeds: int) -> dict:
               .multi_agent(policies=set(ids), policy_mapping_fn=lambda aid, *a, **k: aid)
               .rl_module(rl_module_spec=spec)
               .imm(restricted_policy=grid_restricted_policy("argmax"),
-                   extension=grid_extension(), imm_lambda=LAMBDA))
+                   induced=grid_extension(), imm_lambda=LAMBDA))
     algo = config.build_algo()
     try:
         return timed(algo.train, epochs, seeds)

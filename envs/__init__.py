@@ -3,13 +3,15 @@
 - ``MountainGrid-v0``: the paper's 11 x 11 torus grid world (:mod:`envs.mountain_grid`);
   ``gymnasium.make("MountainGrid-v0", height=..., width=..., reward_cov=...,
   wraparound=..., episode_length=...)``, and ``gymnasium.make_vec(...,
-  vectorization_mode="vector_entry_point")`` for the NumPy-vectorised version.
+  vectorization_mode="vector_entry_point")`` for the NumPy-vectorised version. Its
+  defaults (the paper's grid) are ``envs.mountain_grid.DEFAULTS``, defined once there.
 """
 
 import gymnasium as gym
 
 from envs.mountain_grid import (
     ACTIONS,
+    DEFAULTS,
     ColumnObservation,
     MountainGridEnv,
     MountainGridVectorEnv,
@@ -17,8 +19,8 @@ from envs.mountain_grid import (
     reward_table,
 )
 
-__all__ = ["ACTIONS", "ColumnObservation", "MountainGridEnv", "MountainGridVectorEnv",
-           "next_state_table", "reward_table"]
+__all__ = ["ACTIONS", "DEFAULTS", "ColumnObservation", "MountainGridEnv",
+           "MountainGridVectorEnv", "next_state_table", "reward_table"]
 
 if "MountainGrid-v0" not in gym.registry:
     gym.register(

@@ -28,40 +28,64 @@ import numpy as np
 
 ACTIONS = ("UP", "DOWN", "LEFT", "RIGHT")
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])  # (d row, d column) per action
+DEFAULTS = {"height": 11, "width": 11, "reward_cov": 0.1, "wraparound": True,
+            "episode_length": 50}
+"""The paper's grid (IMM.md 7.3); the one place these defaults are defined."""
+
+
+def _is_int(v) -> bool:
+    return not isinstance(v, (bool, np.bool_)) and isinstance(v, (int, np.integer))
 
 
 def check_grid(height: int, width: int, reward_cov, wraparound: bool,
                episode_length: int | None = None) -> np.ndarray:
     """Validate the grid settings; return the 2x2 reward covariance matrix."""
     for name, v in (("height", height), ("width", width)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if not _is_int(v) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     if not isinstance(wraparound, (bool, np.bool_)):
         raise ValueError(f"wraparound must be a bool, got {wraparound!r}")
-    if episode_length is not None and (isinstance(episode_length, bool) or not isinstance(
-            episode_length, (int, np.integer)) or episode_length < 1):
+    if episode_length is not None and (not _is_int(episode_length) or episode_length < 1):
         raise ValueError(f"episode_length must be an integer >= 1, got {episode_length!r}")
-    cov = np.asarray(reward_cov, dtype=np.float64)
+    cov = _covariance(reward_cov)
+    if not np.all(np.isfinite(_density(height, width, cov))):
+        raise ValueError(f"reward_cov={reward_cov!r} is too small: the reward density "
+                         "overflows to non-finite rewards")
+    return cov
+
+
+def _covariance(reward_cov) -> np.ndarray:
+    """``reward_cov`` (a number or a 2x2 matrix) as a checked 2x2 float64 matrix."""
+    try:
+        cov = np.asarray(reward_cov, dtype=np.float64)
+    except (TypeError, ValueError):  # strings, None, ragged lists
+        cov = np.full(3, np.nan)  # reported below
     cov = cov * np.eye(2) if cov.ndim == 0 else cov
     if cov.shape != (2, 2) or not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T):
-        raise ValueError(f"reward_cov must be a positive number or a symmetric 2x2 matrix, "
-                         f"got {reward_cov!r}")
+        raise ValueError(f"reward_cov must be a positive number or a symmetric 2x2 matrix "
+                         f"of numbers, got {reward_cov!r}")
     if np.linalg.eigvalsh(cov).min() <= 0:
         raise ValueError(f"reward_cov must be positive definite, got {reward_cov!r}")
     return cov
 
 
-def reward_table(height: int = 11, width: int = 11, reward_cov=0.1) -> np.ndarray:
-    """``[height * width]`` reward of reaching each state: the Gaussian density at
-    ``(linspace(-2, 2, height)[y], linspace(-2, 2, width)[x])`` (row coordinate first)."""
-    cov = check_grid(height, width, reward_cov, True)
+def _density(height: int, width: int, cov: np.ndarray) -> np.ndarray:
     ys, xs = np.meshgrid(np.linspace(-2, 2, height), np.linspace(-2, 2, width), indexing="ij")
     d = np.stack([ys.ravel(), xs.ravel()], axis=-1)  # [S, 2]
-    maha = np.einsum("si,ij,sj->s", d, np.linalg.inv(cov), d)
-    return np.exp(-0.5 * maha) / (2 * math.pi * math.sqrt(np.linalg.det(cov)))
+    with np.errstate(all="ignore"):  # a degenerate cov is reported by check_grid
+        maha = np.einsum("si,ij,sj->s", d, np.linalg.inv(cov), d)
+        return np.exp(-0.5 * maha) / (2 * math.pi * math.sqrt(np.linalg.det(cov)))
 
 
-def next_state_table(height: int = 11, width: int = 11, wraparound: bool = True) -> np.ndarray:
+def reward_table(height: int = DEFAULTS["height"], width: int = DEFAULTS["width"],
+                 reward_cov=DEFAULTS["reward_cov"]) -> np.ndarray:
+    """``[height * width]`` reward of reaching each state: the Gaussian density at
+    ``(linspace(-2, 2, height)[y], linspace(-2, 2, width)[x])`` (row coordinate first)."""
+    return _density(height, width, check_grid(height, width, reward_cov, True))
+
+
+def next_state_table(height: int = DEFAULTS["height"], width: int = DEFAULTS["width"],
+                     wraparound: bool = DEFAULTS["wraparound"]) -> np.ndarray:
     """``[height * width, 4]`` int64: the state reached from each state by each action."""
     check_grid(height, width, 0.1, wraparound)
     y, x = np.divmod(np.arange(height * width), width)
@@ -79,8 +103,9 @@ class MountainGridEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, height: int = 11, width: int = 11, reward_cov=0.1,
-                 wraparound: bool = True, episode_length: int = 50):
+    def __init__(self, height: int = DEFAULTS["height"], width: int = DEFAULTS["width"],
+                 reward_cov=DEFAULTS["reward_cov"], wraparound: bool = DEFAULTS["wraparound"],
+                 episode_length: int = DEFAULTS["episode_length"]):
         check_grid(height, width, reward_cov, wraparound, episode_length)
         self.height, self.width, self.episode_length = height, width, episode_length
         self.next_state = next_state_table(height, width, wraparound)
@@ -95,8 +120,11 @@ class MountainGridEnv(gym.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         start = (options or {}).get("start_state")
-        self.state = int(self.np_random.integers(self.height * self.width)
-                         if start is None else start)
+        n = self.height * self.width
+        if start is not None and (not _is_int(start) or not 0 <= start < n):
+            raise ValueError(f"options['start_state'] must be an integer state in [0, {n}), "
+                             f"got {start!r}")
+        self.state = int(self.np_random.integers(n) if start is None else start)
         self.t = 0
         return self.state, self._info()
 
@@ -109,11 +137,12 @@ class MountainGridEnv(gym.Env):
         return self.state, reward, False, self.t >= self.episode_length, self._info()
 
 
-class ColumnObservation(gym.ObservationWrapper):
+class ColumnObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """The POMDP view of a :class:`MountainGridEnv`: only the column ``x`` is observed."""
 
     def __init__(self, env: gym.Env):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
         self.grid_width = env.unwrapped.width
         self.observation_space = gym.spaces.Discrete(self.grid_width)
 
@@ -130,11 +159,12 @@ class MountainGridVectorEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int = 1, height: int = 11, width: int = 11, reward_cov=0.1,
-                 wraparound: bool = True, episode_length: int = 50, tag_members: bool = False):
+    def __init__(self, num_envs: int = 1, height: int = DEFAULTS["height"],
+                 width: int = DEFAULTS["width"], reward_cov=DEFAULTS["reward_cov"],
+                 wraparound: bool = DEFAULTS["wraparound"],
+                 episode_length: int = DEFAULTS["episode_length"], tag_members: bool = False):
         check_grid(height, width, reward_cov, wraparound, episode_length)
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
-                or num_envs < 1:
+        if not _is_int(num_envs) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.num_envs, self.episode_length, self.tag_members = num_envs, episode_length, tag_members
         self.num_states = height * width
@@ -164,9 +194,12 @@ class MountainGridVectorEnv(gym.vector.VectorEnv):
         return self._obs(), {}
 
     def step(self, actions):
-        actions = np.asarray(actions, dtype=np.int64)
-        if actions.shape != (self.num_envs,) or actions.min() < 0 or actions.max() > 3:
-            raise ValueError(f"actions must be [{self.num_envs}] in 0..3, got {actions!r}")
+        given = np.asarray(actions)
+        if given.dtype.kind not in "iu" or given.shape != (self.num_envs,) \
+                or given.min() < 0 or given.max() > 3:
+            raise ValueError(f"actions must be [{self.num_envs}] integers in 0..3 {ACTIONS}, "
+                             f"got {given!r} (dtype {given.dtype})")
+        actions = given.astype(np.int64)
         fresh = self._autoreset
         moved = self.next_state[self.states, actions]
         starts = self.np_random.integers(self.num_states, size=self.num_envs)

@@ -9,6 +9,8 @@ read back by :func:`imm_ray.analysis.load_rows`), with readable string columns s
 # Training losses (per epoch / iteration).
 LOSS_MAIN = "loss/main"
 LOSS_IMM = "loss/imm"
+LOSS_REVERSE_KD = "loss/reverse_kd"
+"""The per-sample matching term (reverse knowledge distillation to the restricted model)."""
 
 # Evaluation.
 EVAL_VALID_LOG_LOSS = "eval/valid_log_loss"

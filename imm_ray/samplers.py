@@ -6,6 +6,10 @@
   of observed ``xb`` (the logistic toy).
 - :class:`EmpiricalGroups`: the empirical conditional of a dataset keyed by a discrete
   restricted context (tabular rows, or token positions keyed by the previous word).
+- :class:`NearestNeighbours`: the ``k`` pooled rows whose continuous restricted context is
+  nearest (dependent features).
+- :class:`BinnedGroups`: the empirical conditional within a bin of a discretised
+  continuous restricted context (equal-count bins per feature).
 """
 
 from __future__ import annotations
@@ -141,3 +145,103 @@ class EmpiricalGroups:
         offset = torch.minimum(offset, self.counts[pos].unsqueeze(-1) - 1)
         rows = self.order[self.starts[pos].unsqueeze(-1) + offset]
         return (rows if self.contexts is None else self.contexts[rows]), None
+
+
+def _check_keys(keys: Tensor, name: str = "keys") -> None:
+    if keys.dim() != 2 or keys.shape[0] < 1 or not keys.is_floating_point():
+        raise ValueError(f"{name} must be a non-empty float tensor [P, d], got "
+                         f"{tuple(keys.shape)} {keys.dtype}")
+    if not bool(torch.isfinite(keys).all()):
+        raise ValueError(f"{name} must be finite")
+
+
+class NearestNeighbours:
+    """``pi(xb | x)`` approximated by the ``k`` pooled rows whose key is nearest to ``x``.
+
+    Distances are Euclidean on keys standardised by the pool's per-feature standard
+    deviation (``standardise=True``), so features on different scales count alike.
+    Deterministic: ties go to the lower pool index.
+
+    Args:
+        keys: ``[P, d]`` restricted context of each pooled row.
+        contexts: ``[P, ...]`` what to return for a chosen row (default: row indices).
+    """
+
+    def __init__(self, keys: Tensor, contexts: Tensor | None = None, standardise: bool = True,
+                 chunk_elements: int = 1 << 22):
+        _check_keys(keys)
+        if contexts is not None and contexts.shape[0] != keys.shape[0]:
+            raise ValueError(f"contexts has {contexts.shape[0]} rows but keys has "
+                             f"{keys.shape[0]}")
+        scale = keys.std(dim=0, unbiased=False) if standardise and keys.shape[0] > 1 else None
+        self.scale = None if scale is None else torch.where(scale > 0, scale,
+                                                            torch.ones_like(scale))
+        self.keys = keys if self.scale is None else keys / self.scale
+        self.contexts, self.chunk = contexts, chunk_elements
+
+    def nearest(self, queries: Tensor, k: int) -> Tensor:
+        """``[B, d]`` -> ``[B, k]`` pool indices, nearest first (chunked over B so that at
+        most ``chunk_elements`` distances are held at once)."""
+        _check_k(k)
+        if k > self.keys.shape[0]:
+            raise ValueError(f"k={k} neighbours but the pool has only {self.keys.shape[0]} "
+                             "rows")
+        if queries.dim() != 2 or queries.shape[1] != self.keys.shape[1]:
+            raise ValueError(f"queries must be [B, d={self.keys.shape[1]}], got "
+                             f"{tuple(queries.shape)}")
+        q = queries.to(self.keys) if self.scale is None else queries.to(self.keys) / self.scale
+        step = max(1, self.chunk // self.keys.shape[0])
+        out = []
+        for start in range(0, q.shape[0], step):
+            d = torch.cdist(q[start:start + step], self.keys)  # [b, P]
+            # stable sort: equal distances keep pool order (topk's tie order is unspecified)
+            out.append(torch.sort(d, dim=1, stable=True).indices[:, :k])
+        return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)
+
+    def sample(self, restricted_contexts: Tensor, k: int, generator=None):
+        """``[B, d]`` -> ``([B, k, ...], None)``: the k nearest rows (no randomness)."""
+        rows = self.nearest(restricted_contexts, k)
+        return (rows if self.contexts is None else self.contexts[rows]), None
+
+
+def quantile_edges(keys: Tensor, bins: int) -> Tensor:
+    """``[d, bins - 1]`` inner edges giving each feature ``bins`` equal-count bins."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
+    q = torch.linspace(0, 1, bins + 1, dtype=torch.float64)[1:-1]
+    return torch.quantile(keys.double(), q, dim=0).T.contiguous().to(keys.dtype)
+
+
+class BinnedGroups:
+    """``pi(xb | x)`` as the empirical conditional of pooled rows in ``x``'s bin.
+
+    Each key feature is cut into ``bins`` equal-count bins at the pool's quantiles; a
+    row's bin is the tuple of its feature bins. Drawing is :class:`EmpiricalGroups` keyed
+    by the bin index (k uniform draws with replacement from the query's bin).
+
+    Args:
+        keys: ``[P, d]`` restricted context of each pooled row.
+        contexts: ``[P, ...]`` returned for a drawn row (default: row indices).
+        bins: bins per feature.
+    """
+
+    def __init__(self, keys: Tensor, contexts: Tensor | None = None, bins: int = 8):
+        _check_keys(keys)
+        self.edges = quantile_edges(keys, bins)  # [d, bins - 1]
+        self.bins = bins
+        self.groups = EmpiricalGroups(self.bin_of(keys), contexts)
+
+    def bin_of(self, x: Tensor) -> Tensor:
+        """``[B, d]`` -> ``[B]`` bin index ``sum_j b_j bins^j`` (``b_j`` = feature j's bin)."""
+        if x.dim() != 2 or x.shape[1] != self.edges.shape[0]:
+            raise ValueError(f"restricted contexts must be [B, d={self.edges.shape[0]}], got "
+                             f"{tuple(x.shape)}")
+        per_feature = torch.searchsorted(self.edges, x.to(self.edges).T.contiguous(),
+                                         right=True)  # [d, B]: one sorted row per feature
+        weights = self.bins ** torch.arange(x.shape[1], device=x.device)
+        return (per_feature * weights[:, None]).sum(dim=0)
+
+    def sample(self, restricted_contexts: Tensor, k: int, generator=None):
+        """``[B, d]`` -> ``([B, k, ...], None)``; a query whose bin has no pooled row is a
+        ValueError (pool the batch itself to rule that out)."""
+        return self.groups.sample(self.bin_of(restricted_contexts), k, generator)

@@ -68,3 +68,24 @@ def test_empirical_groups_is_reproducible_with_a_generator():
     a, _ = s.sample(torch.tensor([0, 4]), 9, torch.Generator().manual_seed(7))
     b, _ = s.sample(torch.tensor([0, 4]), 9, torch.Generator().manual_seed(7))
     assert torch.equal(a, b)
+
+
+def test_neighbour_and_binned_samplers_follow_the_protocol_and_check_their_keys():
+    from imm_ray.samplers import BinnedGroups, NearestNeighbours
+
+    keys = torch.randn(10, 2)
+    for s in (NearestNeighbours(keys), BinnedGroups(keys, bins=2)):
+        assert isinstance(s, ContextSampler)
+        rows, w = s.sample(keys[:3], 2)
+        assert rows.shape == (3, 2) and w is None
+    for bad, message in ((torch.zeros(0, 2), "non-empty float tensor"),
+                         (torch.zeros(3, 2, dtype=torch.long), "non-empty float tensor"),
+                         (torch.tensor([[float("nan"), 0.0]]), "must be finite")):
+        with pytest.raises(ValueError, match=f"keys (must be a )?{message}"):
+            NearestNeighbours(bad)
+    with pytest.raises(ValueError, match="bins must be an integer >= 1"):
+        BinnedGroups(keys, bins=0)
+    with pytest.raises(ValueError, match=r"restricted contexts must be \[B, d=2\]"):
+        BinnedGroups(keys).sample(torch.zeros(3, 3), 1)
+    with pytest.raises(ValueError, match=r"queries must be \[B, d=2\]"):
+        NearestNeighbours(keys).sample(torch.zeros(3), 1)

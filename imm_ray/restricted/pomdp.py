@@ -1,9 +1,11 @@
 """Tabular POMDPs, the Fast Informed Bound solver, and restricted policies from beliefs.
 
-The restricted model of the RL experiment (IMM.md section 7.3) is the policy of an agent
-that sees only the grid column: a POMDP with the MountainGrid's dynamics whose belief
-over the hidden row is uniform. Solve it for alpha vectors (one per action) with the Fast
-Informed Bound (FIB), then act on utilities ``u = b . alpha``::
+Generic: nothing here knows an environment. The restricted model of the RL grid
+experiment (IMM.md section 7.3) is the policy of an agent that sees only the grid column:
+a POMDP with the MountainGrid's dynamics (built by the grid plug-in,
+:func:`imm_ray.rl.gridworld.mountain_grid_pomdp`) whose belief over the hidden row is
+uniform. Solve it for alpha vectors (one per action) with the Fast Informed Bound (FIB),
+then act on utilities ``u = b . alpha``::
 
     pomdp = mountain_grid_pomdp()                       # the environment you train on
     alpha = solve_fib(pomdp, gamma=0.9)                  # [S, A]
@@ -16,6 +18,8 @@ All arrays are plain NumPy; ``S`` states, ``A`` actions, ``O`` observations.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,25 +70,6 @@ class TabularPOMDP:
     @property
     def num_observations(self) -> int:
         return self.O.shape[2]
-
-
-def mountain_grid_pomdp(height: int = 11, width: int = 11, reward_cov=0.1,
-                        wraparound: bool = True) -> TabularPOMDP:
-    """The MountainGrid as a POMDP observing the column ``x`` of the state reached.
-
-    ``R[s, a]`` is the reward of the state reached, as the environment pays it.
-    """
-    from envs.mountain_grid import next_state_table, reward_table
-
-    nxt = next_state_table(height, width, wraparound)  # [S, A]
-    rewards = reward_table(height, width, reward_cov)  # [S]
-    s, a = nxt.shape
-    T = np.zeros((a, s, s))
-    T[np.arange(a)[:, None], np.arange(s)[None, :], nxt.T] = 1.0
-    column = np.arange(s) % width
-    obs = np.zeros((a, s, width))
-    obs[:, np.arange(s), column] = 1.0
-    return TabularPOMDP(T, obs, rewards[nxt])
 
 
 def solve_fib(pomdp: TabularPOMDP, gamma: float = 0.9, tol: float = 1e-8,
@@ -185,8 +170,9 @@ def pomdp_policy(alpha: np.ndarray, beliefs: np.ndarray, kind: str = "argmax",
         best = np.argmax(u >= u.max(axis=1, keepdims=True) - TIE_TOL, axis=1)
         return TabularPolicy(np.eye(u.shape[1])[best])
     if kind == "softmax":
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
+                or not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
         z = u / temperature
         p = np.exp(z - z.max(axis=1, keepdims=True))
         return TabularPolicy(p / p.sum(axis=1, keepdims=True))
@@ -209,3 +195,12 @@ def context_of_state(pomdp: TabularPOMDP) -> np.ndarray:
     if not np.allclose(o.max(axis=1), 1.0):
         raise ValueError("context_of_state needs a deterministic observation model")
     return o.argmax(axis=1)
+
+
+def __getattr__(name: str):
+    # ``mountain_grid_pomdp`` moved to the grid plug-in; old imports keep working.
+    if name == "mountain_grid_pomdp":
+        from imm_ray.rl.gridworld import mountain_grid_pomdp
+
+        return mountain_grid_pomdp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

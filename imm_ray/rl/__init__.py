@@ -1,34 +1,27 @@
-"""RLlib algorithms with the IMM term; importing registers them with Tune.
+"""RLlib algorithms with the IMM term for any discrete-action gymnasium environment;
+importing registers them (and the MountainGrid plug-in) with Tune.
 
 - ``IMMPG`` (:mod:`imm_ray.rl.pg`): REINFORCE + IMM, the paper's learner.
 - ``IMMPPO`` (:mod:`imm_ray.rl.ppo`): PPO + IMM.
+- ``config.imm(...)`` (:mod:`imm_ray.rl.settings`): restricted view
+  (:mod:`imm_ray.rl.views`), restricted policy (:mod:`imm_ray.rl.restricted`),
+  induced-policy estimator (:mod:`imm_ray.rl.induced`), lambda, method.
+- The grid plug-in (:mod:`imm_ray.rl.gridworld`) supplies MountainGrid's defaults.
 
 After ``import imm_ray.rl``, ``tune.Tuner("IMMPG", param_space=config)`` works, and the
 environment ``MountainGrid-v0`` is known to gymnasium and to Tune (also on workers).
+Submodules import each other, never this package, so there is no import cycle.
 """
 
 from ray import tune
 
-import envs  # noqa: F401  (registers MountainGrid-v0 with gymnasium)
-from imm_ray.rl.gridworld import GRID_ENV
+from imm_ray.rl import restricted, views
+from imm_ray.rl.gridworld import make_mountain_grid
 from imm_ray.rl.pg import IMMPG, IMMPGConfig
 from imm_ray.rl.ppo import IMMPPO, IMMPPOConfig
 
-
-def make_mountain_grid(env_config: dict):
-    """Tune env creator: a single env, or the vectorised one when RLlib passes
-    ``num_envs`` (``gym_env_vectorize_mode="vector_entry_point"``)."""
-    from envs.mountain_grid import MountainGridEnv, MountainGridVectorEnv
-
-    kwargs = dict(env_config)
-    if "num_envs" in kwargs:
-        return MountainGridVectorEnv(**kwargs)
-    kwargs.pop("tag_members", None)
-    return MountainGridEnv(**kwargs)
-
-
-tune.register_env(GRID_ENV, make_mountain_grid)
 tune.register_trainable("IMMPG", IMMPG)
 tune.register_trainable("IMMPPO", IMMPPO)
 
-__all__ = ["IMMPG", "IMMPGConfig", "IMMPPO", "IMMPPOConfig", "make_mountain_grid"]
+__all__ = ["IMMPG", "IMMPGConfig", "IMMPPO", "IMMPPOConfig", "make_mountain_grid",
+           "restricted", "views"]

@@ -1,12 +1,21 @@
-"""MountainGrid wiring: POMDP restricted policies, the column extension, fast evaluation.
+"""The MountainGrid plug-in: everything the generic RL code does not know about the grid.
 
-- :func:`grid_restricted_policy`: ``"argmax"`` / ``{"kind": "softmax", "temperature": 1.0}``
-  -> the solved POMDP policy of the grid you train on (FIB, cached).
-- :func:`grid_extension`: the belief over the 11 rows of each column, as a
-  :class:`~imm_ray.rl.extension.TabularExtension`.
-- :func:`evaluate_policy_table`: ``R`` rollouts of ``L`` steps from uniform random starts
-  for every member at once, in torch, with exactly the environment's tables (tested
-  against ``envs.MountainGridEnv``).
+Importing it (``import imm_ray.rl`` does) registers ``MountainGrid-v0`` with Tune and its
+:class:`GridPlugin` with :func:`imm_ray.rl.settings.register_env_plugin`, which supplies:
+
+- restricted-policy kinds: ``"argmax"`` / ``{"kind": "softmax", "temperature": 1.0}`` ->
+  the solved POMDP policy of the grid you train on (:func:`grid_restricted_policy`; FIB on
+  :func:`mountain_grid_pomdp`, cached);
+- the estimator: the uniform belief over the rows of each column (:func:`grid_extension`,
+  an :class:`~imm_ray.rl.induced.EnumeratedEstimator`);
+- the module: :class:`~imm_ray.rl.module.PopulationMLPModule` (index / member-tagged obs).
+
+Fast evaluation (IMM.md 7.3): :func:`evaluate_policy_table` plays ``R`` rollouts of ``L``
+steps from uniform random starts for every population member at once, in torch, with
+exactly the environment's tables (tested against ``envs.MountainGridEnv``);
+:class:`GridEvaluationConfig` / :class:`GridEvaluation` add ``config.grid_evaluation(...)``
+and ``algo.evaluate_grid()`` to the algorithms. The grid's defaults are
+``envs.mountain_grid.DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -15,25 +24,50 @@ import functools
 
 import numpy as np
 import torch
+from ray.rllib.algorithms.algorithm_config import NotProvided
 from torch import Tensor
 
+import envs
+from envs.mountain_grid import DEFAULTS, next_state_table, reward_table
 from imm_ray.core import interpolate
+from imm_ray.metrics import EVAL_MEAN_RETURN
 from imm_ray.restricted import pomdp as P
-from imm_ray.rl.extension import TabularExtension
+from imm_ray.rl.induced import EnumeratedEstimator
+from imm_ray.rl.module import PopulationMLPModule
+from imm_ray.rl.settings import check_int, register_env_plugin, set_checked
 
 GRID_ENV = "MountainGrid-v0"
-GRID_KEYS = {"height": 11, "width": 11, "reward_cov": 0.1, "wraparound": True}
+GRID_KEYS = ("height", "width", "reward_cov", "wraparound")
+"""The settings the POMDP depends on (``episode_length`` does not)."""
 
 
 def grid_params(env_config: dict | None) -> dict:
     """The POMDP-relevant settings of a MountainGrid ``env_config`` (defaults filled)."""
     env_config = dict(env_config or {})
-    return {k: env_config.get(k, v) for k, v in GRID_KEYS.items()}
+    return {k: env_config.get(k, DEFAULTS[k]) for k in GRID_KEYS}
+
+
+def mountain_grid_pomdp(height: int = DEFAULTS["height"], width: int = DEFAULTS["width"],
+                        reward_cov=DEFAULTS["reward_cov"],
+                        wraparound: bool = DEFAULTS["wraparound"]) -> P.TabularPOMDP:
+    """The MountainGrid as a POMDP observing the column ``x`` of the state reached.
+
+    ``R[s, a]`` is the reward of the state reached, as the environment pays it.
+    """
+    nxt = next_state_table(height, width, wraparound)  # [S, A]
+    rewards = reward_table(height, width, reward_cov)  # [S]
+    s, a = nxt.shape
+    T = np.zeros((a, s, s))
+    T[np.arange(a)[:, None], np.arange(s)[None, :], nxt.T] = 1.0
+    column = np.arange(s) % width
+    obs = np.zeros((a, s, width))
+    obs[:, np.arange(s), column] = 1.0
+    return P.TabularPOMDP(T, obs, rewards[nxt])
 
 
 @functools.lru_cache(maxsize=16)
 def _solved(height, width, reward_cov, wraparound, gamma):
-    pomdp = P.mountain_grid_pomdp(height, width, reward_cov, wraparound)
+    pomdp = mountain_grid_pomdp(height, width, reward_cov, wraparound)
     return pomdp, P.solve_fib(pomdp, gamma=gamma)
 
 
@@ -56,6 +90,7 @@ def grid_restricted_policy(spec, env_config: dict | None = None,
         raise ValueError(f"unknown restricted-policy settings {sorted(spec)}; allowed: "
                          "kind, temperature, reward_cov")
     cov = grid["reward_cov"]
+    envs.mountain_grid.check_grid(grid["height"], grid["width"], cov, grid["wraparound"])
     cov = tuple(map(tuple, np.asarray(cov, dtype=float).reshape(2, 2))) \
         if np.ndim(cov) else float(cov)
     pomdp, alpha = _solved(grid["height"], grid["width"], cov, grid["wraparound"],
@@ -63,19 +98,28 @@ def grid_restricted_policy(spec, env_config: dict | None = None,
     return P.pomdp_policy(alpha, P.observation_beliefs(pomdp), kind, temperature)
 
 
-def grid_extension(env_config: dict | None = None) -> TabularExtension:
+def grid_extension(env_config: dict | None = None) -> EnumeratedEstimator:
     """Column -> the ``height`` states of that column, uniform belief."""
     g = grid_params(env_config)
-    pomdp = P.mountain_grid_pomdp(g["height"], g["width"], g["reward_cov"], g["wraparound"])
+    pomdp = mountain_grid_pomdp(g["height"], g["width"], g["reward_cov"], g["wraparound"])
     beliefs = P.observation_beliefs(pomdp)
-    return TabularExtension(P.context_of_state(pomdp), P.conditional_from_beliefs(beliefs))
+    return EnumeratedEstimator(P.context_of_state(pomdp), P.conditional_from_beliefs(beliefs))
+
+
+class GridPlugin:
+    """What :mod:`imm_ray.rl.settings` asks of an environment, for MountainGrid-v0."""
+
+    module_class = PopulationMLPModule
+
+    def restricted_policy(self, spec, env_config, gamma):
+        return grid_restricted_policy(spec, env_config, gamma=gamma)
+
+    def estimator(self, env_config):
+        return grid_extension(env_config)
 
 
 def grid_tables(env_config: dict | None = None) -> tuple[Tensor, Tensor]:
     """``(next_state [N, 4] long, reward of the state reached [N] float32)``."""
-    from envs.mountain_grid import next_state_table, reward_table
-
-    env_config = dict(env_config or {})
     g = grid_params(env_config)
     nxt = next_state_table(g["height"], g["width"], g["wraparound"])
     rew = reward_table(g["height"], g["width"], g["reward_cov"])
@@ -127,8 +171,94 @@ def evaluate_policy_table(probs: Tensor, next_state: Tensor, rewards: Tensor,
     return total.mean(dim=1)
 
 
-def interpolated_table(probs: Tensor, restricted: P.TabularPolicy,
-                       extension: TabularExtension, ratio: float) -> Tensor:
+def interpolated_table(probs: Tensor, restricted: P.TabularPolicy, estimator,
+                       ratio: float) -> Tensor:
     """``(1 - ratio) Q + ratio Pbar(. | context(s))`` for every state of ``[S, N, A]``."""
-    pbar = restricted.probs(extension.context_of_state)  # [N, A]
+    pbar = restricted.probs(estimator.restricted_context(torch.arange(probs.shape[1])))
     return interpolate(probs, pbar.to(probs.dtype).expand_as(probs), ratio)
+
+
+GRID_EVAL_CHECKS = {"grid_eval_interval": lambda v: check_int("grid_eval_interval", v, 0),
+                    "grid_eval_rollouts": lambda v: check_int("grid_eval_rollouts", v, 1),
+                    "grid_eval_length": lambda v: check_int("grid_eval_length", v, 1)}
+GRID_EVAL_DEFAULTS = {"grid_eval_interval": 0, "grid_eval_rollouts": 10,
+                      "grid_eval_length": 22}
+
+
+class GridEvaluationConfig:
+    """``config.grid_evaluation(interval=0, num_rollouts=10, rollout_length=22)``."""
+
+    def _init_grid_evaluation(self) -> None:
+        for k, v in GRID_EVAL_DEFAULTS.items():
+            setattr(self, k, v)
+
+    def grid_evaluation(self, *, interval=NotProvided, num_rollouts=NotProvided,
+                        rollout_length=NotProvided):
+        """Evaluate on MountainGrid every ``interval`` iterations (0: only on request)
+        with ``num_rollouts`` rollouts of ``rollout_length`` steps; returns the config."""
+        set_checked(self, GRID_EVAL_CHECKS, {"grid_eval_interval": interval,
+                                             "grid_eval_rollouts": num_rollouts,
+                                             "grid_eval_length": rollout_length})
+        return self
+
+    def validate_grid_evaluation(self) -> None:
+        for attr, check in GRID_EVAL_CHECKS.items():
+            check(getattr(self, attr))
+
+
+class GridEvaluation:
+    """``evaluate_grid()`` (the fast tabular evaluation) and its periodic call after
+    ``training_step``; mix in before the RLlib algorithm class."""
+
+    def evaluate_grid(self, num_rollouts: int | None = None, rollout_length: int | None = None,
+                      interpolate_ratio: float | None = None, seed: int | None = None,
+                      greedy: bool = False):
+        """``[S]`` mean total reward per population member over ``num_rollouts``
+        rollouts of ``rollout_length`` steps, sampling actions from the policy — or from
+        ``(1 - r) Q + r Pbar`` with ``interpolate_ratio`` (default: the config's); with
+        ``greedy``, taking the most likely action instead of sampling."""
+        cfg = self.config
+        if cfg.env != GRID_ENV:
+            raise ValueError(f"evaluate_grid needs env={GRID_ENV!r}, got {cfg.env!r}")
+        setup = cfg.resolve_imm()
+        ratio = setup.interpolate_ratio if interpolate_ratio is None else interpolate_ratio
+        probs = policy_table(self.get_module())
+        if ratio:
+            if setup.restricted is None:
+                raise ValueError("interpolate_ratio needs config.imm(restricted_policy=...)")
+            probs = interpolated_table(probs, setup.restricted, setup.estimator, ratio)
+        seed = (cfg.seed or 0) * 100_003 + self.iteration if seed is None else seed
+        nxt, rew = grid_tables(cfg.env_config)
+        returns = evaluate_policy_table(
+            probs, nxt, rew, cfg.grid_eval_rollouts if num_rollouts is None else num_rollouts,
+            cfg.grid_eval_length if rollout_length is None else rollout_length,
+            torch.Generator().manual_seed(seed), greedy=greedy)
+        self.metrics.log_value(EVAL_MEAN_RETURN, float(returns.mean()), window=1)
+        return returns.numpy()
+
+    def training_step(self) -> None:
+        super().training_step()
+        interval = self.config.grid_eval_interval
+        if interval and (self.iteration + 1) % interval == 0:
+            self.evaluate_grid()
+
+
+def make_mountain_grid(env_config: dict):
+    """Tune env creator: a single env, or the vectorised one when RLlib passes
+    ``num_envs`` (``gym_env_vectorize_mode="vector_entry_point"``)."""
+    kwargs = dict(env_config)
+    if "num_envs" in kwargs:
+        return envs.MountainGridVectorEnv(**kwargs)
+    kwargs.pop("tag_members", None)
+    return envs.MountainGridEnv(**kwargs)
+
+
+def register() -> None:
+    """Register the env with Tune and the plug-in with the IMM settings."""
+    from ray import tune
+
+    tune.register_env(GRID_ENV, make_mountain_grid)
+    register_env_plugin(GRID_ENV, GridPlugin())
+
+
+register()

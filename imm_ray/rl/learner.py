@@ -1,14 +1,21 @@
 """The IMM term as a thin TorchLearner extension, shared by IMMPG and IMMPPO.
 
 ``IMMLearner.compute_loss_for_module`` calls ``super()`` (REINFORCE or PPO), then adds
-``lambda * imm_loss``: for each batch observation the extension gives the ``k`` full
-observations consistent with its restricted view and their belief weights; the policy
-logits of those (``[B, k, A]``) and the restricted policy ``[B, A]`` go to
-``imm_ray.core.imm_loss`` — the induced policy is the belief-weighted mean of the policy
-over those states. Logged as ``loss/main`` and ``loss/imm`` under the module id.
+``lambda`` times one of:
 
-Reduction over batch rows follows the main loss (the host's ``reduce_rows``): a
-masked mean for PPO, a sum over population members of per-member means for IMMPG.
+- ``method="imm"``: the induced-policy estimator gives, for each valid batch observation,
+  its restricted context and ``k`` full observations sharing it (with weights); the policy
+  logits of those, as one ``[B * k, ...]`` forward (``[B, k, A]``), and the restricted
+  policy ``Pbar [B, A]`` go to ``imm_ray.core.imm_loss`` — the induced policy is the
+  weighted mean of the policy over the extended observations. Logged as ``loss/imm``.
+- ``method="reverse_kd"``: ``imm_ray.core.reverse_kd_loss`` of the policy's own logits at
+  each batch observation against ``Pbar`` of its restricted context (the per-sample
+  baseline the paper argues against). Logged as ``loss/reverse_kd``.
+
+The main loss is logged as ``loss/main``, all under the module id. Reduction over batch
+rows follows the main loss (the host's ``reduce_rows``): a masked mean for PPO, a sum over
+population members of per-member means for IMMPG. Rows outside the loss mask (PPO's
+artificial bootstrap step) get no IMM term and are not pooled.
 """
 
 from __future__ import annotations
@@ -21,10 +28,9 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from torch import Tensor
 
-from imm_ray.core import imm_loss
-from imm_ray.rl.settings import check_num_actions
-
-LOSS_MAIN, LOSS_IMM = "loss/main", "loss/imm"
+from imm_ray.core import imm_loss, reverse_kd_loss
+from imm_ray.metrics import LOSS_IMM, LOSS_MAIN, LOSS_REVERSE_KD
+from imm_ray.rl.settings import check_imm_spaces
 
 
 def masked_mean(values: Tensor, batch: dict) -> Tensor:
@@ -47,6 +53,21 @@ def member_sum_of_means(values: Tensor, members: Tensor, num_members: int,
     return (sums / counts.to(values.dtype)).sum()
 
 
+def valid_rows(batch: dict) -> Tensor:
+    """The observations of the rows the loss counts (``[V, ...]``)."""
+    obs = batch[Columns.OBS]
+    return obs if Columns.LOSS_MASK not in batch else obs[batch[Columns.LOSS_MASK]]
+
+
+def to_all_rows(values: Tensor, batch: dict) -> Tensor:
+    """``[V]`` per-valid-row values back to ``[B]`` (zeros outside the loss mask)."""
+    if Columns.LOSS_MASK not in batch:
+        return values
+    mask = batch[Columns.LOSS_MASK]
+    return torch.zeros(mask.shape, dtype=values.dtype, device=values.device).masked_scatter(
+        mask, values)
+
+
 class IMMLearner(TorchLearner):
     """Mix in before an algorithm's TorchLearner: ``class L(IMMLearner, PPOTorchLearner)``.
 
@@ -60,19 +81,28 @@ class IMMLearner(TorchLearner):
         self.imm_setups = {}
         for module_id in self.module.keys():
             setup = self.config.get_config_for_module(module_id).resolve_imm()
-            check_num_actions(setup, self.module[module_id].unwrapped().action_space.n)
+            module = self.module[module_id].unwrapped()
+            check_imm_spaces(setup, module.observation_space, module.action_space)
             self.imm_setups[module_id] = setup
 
     def imm_term(self, module_id: str, batch: dict[str, Any]) -> Tensor:
         """The reduced IMM loss of ``batch`` (with gradient)."""
         setup = self.imm_setups[module_id]
-        contexts, extended, weights = setup.extension(batch[Columns.OBS])
+        contexts, extended, weights = setup.estimator(valid_rows(batch))
         b, k = extended.shape[:2]
         flat = extended.reshape(b * k, *extended.shape[2:])
         out = self.module[module_id].forward_train({Columns.OBS: flat})
         logits = out[Columns.ACTION_DIST_INPUTS].view(b, k, -1)  # [B, k, A]
         restricted = setup.restricted.probs(contexts).to(logits)  # [B, A]
         per_row = imm_loss(logits, restricted, weights, reduction="none")  # [B]
+        return self.reduce_rows(module_id, batch, to_all_rows(per_row, batch))
+
+    def reverse_kd_term(self, module_id: str, batch: dict[str, Any], fwd_out) -> Tensor:
+        """The reduced per-sample CE to the restricted policy (with gradient)."""
+        setup = self.imm_setups[module_id]
+        logits = fwd_out[Columns.ACTION_DIST_INPUTS]  # [B, A]
+        restricted = setup.restricted.probs(setup.context(batch[Columns.OBS])).to(logits)
+        per_row = reverse_kd_loss(logits, restricted, reduction="none")  # [B]
         return self.reduce_rows(module_id, batch, per_row)
 
     @override(TorchLearner)
@@ -80,9 +110,12 @@ class IMMLearner(TorchLearner):
         loss = super().compute_loss_for_module(
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
         self.metrics.log_value((module_id, LOSS_MAIN), loss.detach(), window=1)
-        lam = self.imm_setups[module_id].lam
-        if lam == 0:
+        setup = self.imm_setups[module_id]
+        if setup.imm_lambda == 0:
             return loss
-        imm = self.imm_term(module_id, batch)
-        self.metrics.log_value((module_id, LOSS_IMM), imm.detach(), window=1)
-        return loss + lam * imm
+        if setup.method == "reverse_kd":
+            extra, name = self.reverse_kd_term(module_id, batch, fwd_out), LOSS_REVERSE_KD
+        else:
+            extra, name = self.imm_term(module_id, batch), LOSS_IMM
+        self.metrics.log_value((module_id, name), extra.detach(), window=1)
+        return loss + setup.imm_lambda * extra

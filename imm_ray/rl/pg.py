@@ -16,7 +16,6 @@ policy, so one algorithm trains ``num_envs_per_env_runner`` independent seeds::
 
 from __future__ import annotations
 
-import torch
 import tree
 from ray.rllib.algorithms import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
@@ -31,57 +30,24 @@ from ray.rllib.utils.metrics import (
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
 )
 
-from imm_ray.rl import gridworld
+from imm_ray.rl.gridworld import GridEvaluation, GridEvaluationConfig
 from imm_ray.rl.learner import IMMLearner, masked_mean, member_sum_of_means
+from imm_ray.rl.local_ray import LocalRayOnLoopback
 from imm_ray.rl.module import PopulationMLPModule, member_ids
-from imm_ray.rl.settings import IMMConfigMixin
-
-EVAL_MEAN_RETURN = "eval/mean_return"
+from imm_ray.rl.settings import IMMConfigMixin, check_int, check_learning_rate, set_checked
 
 
-class GridEvalMixin:
-    """``evaluate_grid()``: the fast tabular evaluation of IMM.md 7.3 on MountainGrid."""
-
-    def evaluate_grid(self, num_rollouts: int | None = None, rollout_length: int | None = None,
-                      interpolate_ratio: float | None = None, seed: int | None = None,
-                      greedy: bool = False):
-        """``[S]`` mean total reward per population member over ``num_rollouts``
-        rollouts of ``rollout_length`` steps, sampling actions from the policy — or from
-        ``(1 - r) Q + r Pbar`` with ``interpolate_ratio`` (default: the config's); with
-        ``greedy``, taking the most likely action instead of sampling."""
-        cfg = self.config
-        if not cfg._on_grid():
-            raise ValueError(f"evaluate_grid needs env={gridworld.GRID_ENV!r}")
-        setup = cfg.resolve_imm()
-        ratio = setup.interpolate_ratio if interpolate_ratio is None else interpolate_ratio
-        probs = gridworld.policy_table(self.get_module())
-        if ratio:
-            if setup.restricted is None:
-                raise ValueError("interpolate_ratio needs config.imm(restricted_policy=...)")
-            probs = gridworld.interpolated_table(probs, setup.restricted, setup.extension, ratio)
-        seed = (cfg.seed or 0) * 100_003 + self.iteration if seed is None else seed
-        nxt, rew = gridworld.grid_tables(cfg.env_config)
-        returns = gridworld.evaluate_policy_table(
-            probs, nxt, rew, cfg.grid_eval_rollouts if num_rollouts is None else num_rollouts,
-            cfg.grid_eval_length if rollout_length is None else rollout_length,
-            torch.Generator().manual_seed(seed), greedy=greedy)
-        self.metrics.log_value(EVAL_MEAN_RETURN, float(returns.mean()), window=1)
-        return returns.numpy()
-
-    def _maybe_evaluate_grid(self) -> None:
-        """``evaluate_grid()`` after every ``config.grid_evaluation(interval=...)``-th
-        iteration (never for interval 0)."""
-        interval = self.config.grid_eval_interval
-        if interval and (self.iteration + 1) % interval == 0:
-            self.evaluate_grid()
+def check_steps_per_epoch(v) -> int:
+    return check_int("steps_per_epoch", v, 1)
 
 
-class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
+class IMMPGConfig(IMMConfigMixin, GridEvaluationConfig, AlgorithmConfig):
     """REINFORCE + IMM. Defaults follow IMM.md 7.3 (gamma 0.9, Adam lr 1e-2, 50 steps)."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or IMMPG)
         self._init_imm()
+        self._init_grid_evaluation()
         self.steps_per_epoch = 50
         self.lr = 1e-2
         self.gamma = 0.9
@@ -90,17 +56,17 @@ class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
     @override(AlgorithmConfig)
     def training(self, *, steps_per_epoch=NotProvided, **kwargs):
         """``steps_per_epoch``: env steps per sub-environment per update (50)."""
+        set_checked(self, {"steps_per_epoch": check_steps_per_epoch},
+                    {"steps_per_epoch": steps_per_epoch})
         super().training(**kwargs)
-        if steps_per_epoch is not NotProvided:
-            self.steps_per_epoch = steps_per_epoch
         return self
 
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
-        if not (isinstance(self.steps_per_epoch, int) and self.steps_per_epoch >= 1):
-            raise ValueError(f"steps_per_epoch must be an integer >= 1, got "
-                             f"{self.steps_per_epoch!r}")
+        check_steps_per_epoch(self.steps_per_epoch)
+        check_learning_rate(self.lr)
+        self.validate_grid_evaluation()
         self.validate_imm()
 
     @override(AlgorithmConfig)
@@ -142,13 +108,8 @@ class IMMPGTorchLearner(IMMLearner, PGTorchLearner):
     """REINFORCE plus the IMM term (:class:`~imm_ray.rl.learner.IMMLearner`)."""
 
 
-class IMMPG(GridEvalMixin, Algorithm):
+class PGAlgorithm(Algorithm):
     """One update per epoch of ``steps_per_epoch`` steps in every sub-environment."""
-
-    @classmethod
-    @override(Algorithm)
-    def get_default_config(cls) -> IMMPGConfig:
-        return IMMPGConfig()
 
     @override(Algorithm)
     def training_step(self) -> None:
@@ -162,7 +123,6 @@ class IMMPG(GridEvalMixin, Algorithm):
         self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group,
                                            inference_only=True)
-        self._maybe_evaluate_grid()
 
     def _sample_epoch(self):
         """One fresh ``steps_per_epoch``-step trajectory per sub-environment."""
@@ -173,3 +133,13 @@ class IMMPG(GridEvalMixin, Algorithm):
             local_env_runner=self.env_runner_group.num_remote_workers() <= 0,
         )
         return tree.flatten([s[0] for s in sampled]), [s[1] for s in sampled]
+
+
+class IMMPG(LocalRayOnLoopback, GridEvaluation, PGAlgorithm):
+    """REINFORCE + IMM; ``evaluate_grid()`` and ``grid_evaluation(interval=...)`` on
+    MountainGrid; a loopback-only local Ray when built without one."""
+
+    @classmethod
+    @override(Algorithm)
+    def get_default_config(cls) -> IMMPGConfig:
+        return IMMPGConfig()

@@ -1,14 +1,18 @@
 """IMMPPO: RLlib's PPO plus the IMM term (same ``config.imm(...)`` as IMMPG).
 
 The learner is PPO's own torch learner with :class:`~imm_ray.rl.learner.IMMLearner` in
-front; the IMM term is reduced like PPO's loss (mean over the loss-masked rows). The
-default module is a one-member :class:`~imm_ray.rl.module.PopulationMLPModule` with a
-value head, so ``Discrete`` observations such as MountainGrid's state index work as is.
-(A multi-member population is not a set of independent seeds under PPO: its losses are
-batch means and its KL coefficient and minibatches are shared; use IMMPG for that.)::
+front; the IMM (or reverse-KD) term is reduced like PPO's loss (mean over the loss-masked
+rows). The module is RLlib's default PPO module, unless an environment plug-in names
+another (MountainGrid: a one-member :class:`~imm_ray.rl.module.PopulationMLPModule` with a
+value head, for its ``Discrete`` state index). (A multi-member population is not a set of
+independent seeds under PPO: its losses are batch means, its advantages are normalised
+over the whole batch and its KL coefficient is shared; use IMMPG, or one trial per
+seed.)::
 
-    config = (IMMPPOConfig().environment("MountainGrid-v0")
-              .imm(restricted_policy="argmax", imm_lambda=0.25))
+    config = (IMMPPOConfig().environment("CartPole-v1")
+              .imm(restricted_view=views.select(2, 3),
+                   restricted_policy=restricted.from_checkpoint(path),
+                   induced="pool", k=16, imm_lambda=0.5))
 """
 
 from __future__ import annotations
@@ -19,32 +23,39 @@ from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
+from imm_ray.rl.gridworld import GridEvaluation, GridEvaluationConfig
 from imm_ray.rl.learner import IMMLearner, masked_mean
-from imm_ray.rl.module import PopulationMLPModule
-from imm_ray.rl.pg import GridEvalMixin
-from imm_ray.rl.settings import IMMConfigMixin
+from imm_ray.rl.local_ray import LocalRayOnLoopback
+from imm_ray.rl.settings import IMMConfigMixin, check_learning_rate, env_plugin
 
 
-class IMMPPOConfig(IMMConfigMixin, PPOConfig):
+class IMMPPOConfig(IMMConfigMixin, GridEvaluationConfig, PPOConfig):
     """PPO + IMM; every ``PPOConfig`` setting applies unchanged."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or IMMPPO)
         self._init_imm()
+        self._init_grid_evaluation()
 
     @override(PPOConfig)
     def validate(self) -> None:
         super().validate()
+        check_learning_rate(self.lr)
+        self.validate_grid_evaluation()
         self.validate_imm()
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self):
-        return RLModuleSpec(module_class=PopulationMLPModule)
+        plugin = env_plugin(self.env)
+        if plugin is not None and plugin.module_class is not None:
+            return RLModuleSpec(module_class=plugin.module_class)
+        return super().get_default_rl_module_spec()
 
     @property
     @override(PPOConfig)
     def _model_config_auto_includes(self) -> dict:
-        """PPO needs a value head; merged under ``.rl_module(model_config=...)``."""
+        """PPO needs a value head (PopulationMLPModule reads this; RLlib's default PPO
+        module has one anyway); merged under ``.rl_module(model_config=...)``."""
         return super()._model_config_auto_includes | {"value_head": True}
 
     @override(AlgorithmConfig)
@@ -59,16 +70,11 @@ class IMMPPOTorchLearner(IMMLearner, PPOTorchLearner):
         return masked_mean(values, batch)
 
 
-class IMMPPO(GridEvalMixin, PPO):
-    """PPO with the IMM term; ``evaluate_grid()`` and ``grid_evaluation(interval=...)`` as
-    in IMMPG."""
+class IMMPPO(LocalRayOnLoopback, GridEvaluation, PPO):
+    """PPO with the IMM term; ``evaluate_grid()`` and ``grid_evaluation(interval=...)`` on
+    MountainGrid as in IMMPG; a loopback-only local Ray when built without one."""
 
     @classmethod
     @override(PPO)
     def get_default_config(cls) -> IMMPPOConfig:
         return IMMPPOConfig()
-
-    @override(PPO)
-    def training_step(self) -> None:
-        super().training_step()
-        self._maybe_evaluate_grid()

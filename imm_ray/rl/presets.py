@@ -8,12 +8,10 @@ observations, NumPy vector env, lean connector pipelines, everything in one proc
 
 from __future__ import annotations
 
+from envs.mountain_grid import DEFAULTS
 from imm_ray.rl.connectors import lean_env_runner_settings
 from imm_ray.rl.gridworld import GRID_ENV
 from imm_ray.rl.pg import IMMPGConfig
-
-GRID_DEFAULTS = {"height": 11, "width": 11, "reward_cov": 0.1, "wraparound": True,
-                 "episode_length": 50}
 
 
 def grid_population_config(num_members: int = 30, *, seed: int = 0, grid: dict | None = None,
@@ -30,7 +28,7 @@ def grid_population_config(num_members: int = 30, *, seed: int = 0, grid: dict |
             RestrictedModel, or None (no IMM term).
         imm_lambda: weight of the IMM term (``r / (1 - r)`` for a ratio ``r``).
     """
-    env_config = {**GRID_DEFAULTS, **(grid or {}), "tag_members": True}
+    env_config = {**DEFAULTS, **(grid or {}), "tag_members": True}
     env_config["episode_length"] = max(env_config["episode_length"], steps_per_epoch)
     return (
         IMMPGConfig()

@@ -13,12 +13,12 @@ from imm_ray.restricted.pomdp import (
     TabularPOMDP,
     conditional_from_beliefs,
     context_of_state,
-    mountain_grid_pomdp,
     observation_beliefs,
     pomdp_policy,
     q_value_iteration,
     solve_fib,
 )
+from imm_ray.rl.gridworld import mountain_grid_pomdp
 
 
 def random_pomdp(seed=0, s=5, a=3, o=4):
@@ -122,7 +122,7 @@ def test_unknown_kind_and_bad_contexts_fail_clearly(grid_solution):
     alpha, b = grid_solution
     with pytest.raises(ValueError, match="allowed kinds: " + ", ".join(POLICY_KINDS)):
         pomdp_policy(alpha, b, "greedy")
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         pomdp_policy(alpha, b, "softmax", 0.0)
     with pytest.raises(ValueError, match=r"must be in \[0, 11\)"):
         pomdp_policy(alpha, b).probs(torch.tensor([11]))

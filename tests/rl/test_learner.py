@@ -111,14 +111,12 @@ class ThreeActions:
 @pytest.mark.parametrize("imm,message", [
     (dict(restricted_policy=ThreeActions(), imm_lambda=0.1),
      "restricted policy has 3 actions but the environment's action space has 4"),
-    (dict(restricted_policy="argmax", imm_lambda=-0.5), "lambda must be a finite number >= 0"),
     (dict(restricted_policy="greedy", imm_lambda=0.1),
      "unknown restricted-policy kind 'greedy'; allowed kinds: argmax, softmax"),
     (dict(restricted_policy={"kind": "softmax", "temp": 1}, imm_lambda=0.1),
      "unknown restricted-policy settings"),
     (dict(imm_lambda=0.1), "needs restricted_policy"),
     (dict(restricted_policy="argmax", imm_lambda="reference_rl"), "set config.imm"),
-    (dict(restricted_policy="argmax", interpolate_ratio=1.5), "interpolate_ratio must be in"),
 ])
 @pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
 def test_bad_configuration_fails_at_build_time(config_class, imm, message, ray_local):
@@ -127,6 +125,18 @@ def test_bad_configuration_fails_at_build_time(config_class, imm, message, ray_l
     with pytest.raises(ValueError, match=message):
         algo = cfg.build_algo()
         algo.stop()
+
+
+@pytest.mark.parametrize("imm,message", [
+    (dict(imm_lambda=-0.5), "imm_lambda must be a finite number >= 0"),
+    (dict(imm_lambda=-1), "imm_lambda must be a finite number >= 0"),  # RLlib's -1 marker
+    (dict(interpolate_ratio=1.5), r"interpolate_ratio must be in \[0, 1\]"),
+    (dict(imm_lambda="linear"), "unknown schedule preset 'linear'"),
+])
+@pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
+def test_bad_values_fail_when_set(config_class, imm, message):
+    with pytest.raises(ValueError, match=message):
+        config_class().environment("MountainGrid-v0").imm(**imm)
 
 
 @pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
@@ -154,11 +164,18 @@ def test_model_config_hidden_sets_the_module_width(config_class):
     (dict(num_rollouts=0), "grid_eval_rollouts must be an integer >= 1, got 0"),
     (dict(rollout_length=0), "grid_eval_length must be an integer >= 1, got 0"),
     (dict(interval=-1), "grid_eval_interval must be an integer >= 0, got -1"),
-    (dict(num_rollouts=2.5), "grid_eval_rollouts must be an integer >= 1, got 2.5"),
+    (dict(num_rollouts=-1), "grid_eval_rollouts must be an integer >= 1, got -1"),
+    (dict(num_rollouts=2.5), "grid_eval_rollouts must be an integer, got float 2.5"),
 ])
 @pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
-def test_bad_grid_evaluation_settings_fail_validation(config_class, setting, message):
-    cfg = config_class().environment("MountainGrid-v0").grid_evaluation(**setting)
+def test_bad_grid_evaluation_settings_fail_when_set_and_validated(config_class, setting,
+                                                                  message):
+    with pytest.raises(ValueError, match=message):
+        config_class().environment("MountainGrid-v0").grid_evaluation(**setting)
+    cfg = config_class().environment("MountainGrid-v0")
+    attr = {"num_rollouts": "grid_eval_rollouts", "rollout_length": "grid_eval_length",
+            "interval": "grid_eval_interval"}[next(iter(setting))]
+    setattr(cfg, attr, next(iter(setting.values())))  # as Tune's from_dict would
     with pytest.raises(ValueError, match=message):
         cfg.validate()
 
@@ -177,7 +194,8 @@ def test_evaluation_of_no_rollouts_or_steps_is_an_error_not_nan():
 def test_policy_kinds_need_the_grid_env():
     cfg = IMMPGConfig().environment("CartPole-v1").imm(restricted_policy="argmax",
                                                       imm_lambda=0.1)
-    with pytest.raises(ValueError, match="only built for MountainGrid-v0"):
+    with pytest.raises(ValueError, match=r"only an environment plug-in builds \(registered: "
+                                         r"\['MountainGrid-v0'\]\)"):
         cfg.validate()
 
 
@@ -201,15 +219,15 @@ def test_interpolated_table_mixes_with_the_restricted_policy():
 def test_any_discrete_env_with_a_tabular_restricted_view(ray_local):
     """FrozenLake 4x4, restricted view = the column: objects instead of grid presets."""
     from imm_ray.restricted.pomdp import TabularPolicy
-    from imm_ray.rl.extension import TabularExtension
+    from imm_ray.rl.induced import EnumeratedEstimator
     from imm_ray.samplers import EnumeratedConditional
 
     columns = torch.arange(16).view(4, 4).T  # column x -> its 4 states
-    extension = TabularExtension(np.arange(16) % 4, EnumeratedConditional(columns))
+    estimator = EnumeratedEstimator(np.arange(16) % 4, EnumeratedConditional(columns))
     restricted = TabularPolicy(np.full((4, 4), 0.25))
     cfg = (IMMPGConfig().environment("FrozenLake-v1", env_config={"is_slippery": False})
            .training(steps_per_epoch=20)
-           .imm(restricted_policy=restricted, extension=extension, imm_lambda=0.5))
+           .imm(restricted_policy=restricted, induced=estimator, imm_lambda=0.5))
     algo = cfg.build_algo()
     learner = algo.train()["learners"]["default_policy"]
     assert learner["loss/imm"] > 0

@@ -1,35 +1,65 @@
-"""sweeps/rl_gridworld.py: argument checks before Ray, the trial plan (lambda groups), the
-rows' ratio and lambda columns, the lambda search's own folder prefix and its fit feeding
---schedule, and the --quick sweep end to end in a subprocess."""
+"""sweeps/rl_gridworld.py and its package modules (imm_ray.rl.grid_trainable, grid_report):
+every flag and trial config checked before Ray, the trial plan (lambda groups), the rows'
+ratio and lambda columns, the lambda search's own folder prefix and its fit feeding
+--schedule, and the --quick sweep end to end in a subprocess (same numbers as before the
+package refactor)."""
 
 import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sweep_helpers import SWEEPS, assert_rejected_before_ray, load_script
 
-NAME = "rl_gridworld"
-SCRIPT = SWEEPS / f"{NAME}.py"
+from imm_ray.rl import grid_report
+from imm_ray.rl.grid_trainable import (
+    CONFIGS,
+    ROW_FIELDS,
+    GridTrialConfig,
+    evaluate,
+    load_schedule,
+    plan_sweep,
+    plan_trials,
+    train_lambda,
+)
+
+SCRIPT = Path(__file__).resolve().parents[2] / "sweeps" / "rl_gridworld.py"
+SWEEP = {"configs": CONFIGS, "epochs": (10, 20), "schedule": "reference_rl",
+         "lambda_search": False, "search_ratios": (0.0, 0.5), "search_epochs": (10, 20)}
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--configs", "none", "dqn"], r"--configs: unknown \['dqn'\]"),
-    (["--epochs", "0", "10"], "--epochs: every size must be an integer >= 1"),
-    (["--search-ratios", "1.0"], r"--search-ratios must be in \[0, 1\)"),
-    (["--schedule", "nope.json"], "--schedule: no file nope.json"),
-    (["--schedule", "linear"], "unknown schedule preset 'linear'"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--reward-cov", "-1"], "positive definite"),
-    (["--pomdp-reward-cov", "-0.3"], "--pomdp-reward-cov: reward_cov must be positive definite"),
-    (["--pomdp-reward-cov", "nan"], "--pomdp-reward-cov: reward_cov must be a positive number"),
+def plan(trial=None, **sweep):
+    return plan_sweep(**{**SWEEP, **sweep}, trial_fields=trial or {})
+
+
+@pytest.mark.parametrize("sweep,trial,message", [
+    ({"configs": ("none", "dqn")}, {}, r"--configs: unknown \['dqn'\]"),
+    ({"configs": ("none", "none")}, {}, "--configs must not repeat a value"),
+    ({"epochs": (0, 10)}, {}, "--epochs: every size must be an integer >= 1"),
+    ({"epochs": (10, 10)}, {}, "--epochs must not repeat a value"),
+    ({"search_ratios": (0.2, 0.2)}, {}, "--search-ratios must not repeat a value"),
+    ({"search_ratios": (1.0,)}, {}, r"--search-ratios must be in \[0, 1\)"),
+    ({"schedule": "nope.json"}, {}, "--schedule: no file nope.json"),
+    ({"schedule": "linear"}, {}, "unknown schedule preset 'linear'"),
+    ({}, {"seeds": 0}, "--seeds must be an integer >= 1"),
+    ({}, {"lr": float("inf")}, "--lr must be a finite number > 0, got inf"),
+    ({}, {"lr": float("nan")}, "--lr must be a finite number > 0"),
+    ({}, {"gamma": 1.0}, r"--gamma must be in \[0, 1\)"),
+    ({}, {"reward_cov": -1.0}, "positive definite"),
+    ({}, {"reward_cov": 1e-300}, "too small"),
+    ({}, {"pomdp_reward_cov": -0.3}, "--pomdp-reward-cov: reward_cov must be positive def"),
+    ({}, {"pomdp_reward_cov": float("nan")}, "--pomdp-reward-cov: reward_cov must be a pos"),
 ])
-def test_bad_arguments_fail_before_ray_starts(argv, message, tmp_path, capsys):
-    assert_rejected_before_ray(load_script(NAME), argv, message, tmp_path, capsys)
+def test_bad_settings_are_rejected_naming_the_flag(sweep, trial, message):
+    import ray
+
+    with pytest.raises(ValueError, match=message):
+        plan(trial, **sweep)
+    assert not ray.is_initialized()
 
 
 @pytest.mark.parametrize("content,message", [
@@ -37,29 +67,34 @@ def test_bad_arguments_fail_before_ray_starts(argv, message, tmp_path, capsys):
     ('{"schedule": {"slope": 0.1, "offset": 2}}', "TypeError: .*offset"),
     ('{"schedule": ', "JSONDecodeError"),
     ('{"schedule": "linear"}', "ValueError: unknown schedule preset 'linear'"),
+    ('{"schedule": {"slope": NaN, "intercept": 0.1}}', "slope"),
 ])
-def test_bad_schedule_file_fails_before_ray_starts(content, message, tmp_path, capsys):
+def test_bad_schedule_file_is_rejected(content, message, tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    assert_rejected_before_ray(load_script(NAME), ["--schedule", str(path)],
-                               f"--schedule {re.escape(str(path))}: {message}", tmp_path,
-                               capsys)
+    with pytest.raises(ValueError, match=f"--schedule {re.escape(str(path))}: .*{message}"):
+        plan(schedule=str(path))
+
+
+def run_script(*argv, cwd):
+    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+def test_a_bad_flag_stops_the_script_before_ray_starts(tmp_path):
+    out = run_script("--configs", "none", "none", "--storage-path", str(tmp_path),
+                     cwd=tmp_path)
+    assert out.returncode == 2
+    assert "error: --configs must not repeat a value" in out.stderr
+    assert "experiment:" not in out.stdout and not list(tmp_path.glob("*/tuner.pkl"))
 
 
 def test_lambda_search_runs_have_their_own_folder_prefix(tmp_path):
     """A plain --resume picks the newest rl_gridworld_* folder: never a search's."""
-    script = load_script(NAME)
-    search, _, _ = script.parse_args(["--lambda-search", "--storage-path", str(tmp_path)])
-    assert search.name.startswith("rl_lambda_search_")
-    assert not list(tmp_path.glob("rl_gridworld_*"))
-    (tmp_path / search.name / "tuner.pkl").write_bytes(b"")  # as if Tune had started it
-    with pytest.raises(SystemExit):  # no figure run to resume
-        script.parse_args(["--resume", "--storage-path", str(tmp_path)])
-    resumed, _, _ = script.parse_args(["--lambda-search", "--resume", "--storage-path",
-                                       str(tmp_path)])
-    assert resumed.name == search.name
-    figure, _, _ = script.parse_args(["--storage-path", str(tmp_path)])
-    assert figure.name.startswith("rl_gridworld_")
+    (tmp_path / "rl_lambda_search_2026-01-01_00-00-00").mkdir()
+    (tmp_path / "rl_lambda_search_2026-01-01_00-00-00" / "tuner.pkl").write_bytes(b"")
+    out = run_script("--resume", "--storage-path", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2 and "no restorable rl_gridworld_* experiment" in out.stderr
 
 
 class FakeAlgo:
@@ -76,20 +111,18 @@ class FakeAlgo:
     ("none", 0.0, 0.0, 0.0, 0.0),
 ])
 def test_rows_record_the_training_lambda_and_the_ratio(config, train_ratio, ratio, mix, lam):
-    script = load_script(NAME)
-    plan = {"config": config, "train_ratio": train_ratio, "epochs": [10, 50],
-            "ratios": [0.3, ratio] if config == "interpolate" else [ratio, ratio]}
-    rows, algo = {k: [] for k in script.ROW_FIELDS}, FakeAlgo()
-    assert script.evaluate(algo, plan, 50, rows, greedy=False) == 2.0
-    assert algo.mix == pytest.approx(mix) and script.train_lambda(plan) == pytest.approx(lam)
+    trial = GridTrialConfig(config=config, train_ratio=train_ratio, epochs=(10, 50),
+                            ratios=(0.3, ratio) if config == "interpolate" else (ratio, ratio))
+    rows, algo = {k: [] for k in ROW_FIELDS}, FakeAlgo()
+    assert evaluate(algo, trial, 50, rows) == 2.0
+    assert algo.mix == pytest.approx(mix) and train_lambda(trial) == pytest.approx(lam)
     assert rows["ratio"] == [ratio, ratio] and rows["lambda"] == pytest.approx([lam, lam])
+    assert rows["config"] == [config, config]  # a readable string column
 
 
-def test_default_plan_groups_sizes_by_the_reference_rule(tmp_path):
-    script = load_script(NAME)
-    _, sweep, trial = script.parse_args(["--storage-path", str(tmp_path)])
-    assert trial.seeds == 30 and len(sweep.epochs) == 15
-    plans = script.plan_trials(sweep)
+def test_default_plan_groups_sizes_by_the_reference_rule():
+    epochs = (10, 20, 30, 40, 50, 75, 100, 150, 200, 250, 300, 350, 400, 450, 500)
+    plans = plan_trials(CONFIGS, epochs, "reference_rl")
     assert len(plans) == 8 and sum(max(p["epochs"]) for p in plans) == 2950
     by = {(p["config"], p["train_ratio"]): p for p in plans}
     assert by[("imm_argmax", 0.2)]["epochs"] == [10, 20, 30, 40, 50, 75, 100, 150]
@@ -98,6 +131,7 @@ def test_default_plan_groups_sizes_by_the_reference_rule(tmp_path):
     assert interp["ratios"][interp["epochs"].index(150)] == 0.2
     assert interp["ratios"][interp["epochs"].index(200)] == 0.1
     assert max(plans[0]["epochs"]) == 500  # longest first
+    assert GridTrialConfig().seeds == 30
 
 
 def synthetic_search_rows(best_at: dict) -> pd.DataFrame:
@@ -113,31 +147,41 @@ def synthetic_search_rows(best_at: dict) -> pd.DataFrame:
 
 
 def test_lambda_search_fit_is_usable_as_the_sweep_schedule(tmp_path, capsys):
-    script = load_script(NAME)
     rows = synthetic_search_rows({50: 0.3, 200: 0.2, 400: 0.1})
-    csv, figs = script.write_search(rows, tmp_path)
+    csv, figs = grid_report.write_search(rows, tmp_path)
     saved = json.loads((tmp_path / "fitted_schedule.json").read_text())
     assert [b["ratio"] for b in saved["best"]] == [0.3, 0.2, 0.1]
     assert Path(csv).is_file() and Path(figs[0]).is_file()
     assert "fitted schedule" in capsys.readouterr().out
-    _, sweep, _ = script.parse_args(["--schedule", str(tmp_path / "fitted_schedule.json"),
-                                     "--storage-path", str(tmp_path)])
-    schedule = script.load_schedule(sweep.schedule)
+    path = str(tmp_path / "fitted_schedule.json")
+    schedule = load_schedule(path)
     assert schedule.ratio(50) == pytest.approx(0.3) and schedule.ratio(400) == pytest.approx(0.1)
-    groups = {p["train_ratio"] for p in script.plan_trials(sweep) if p["config"] != "none"}
+    groups = {p["train_ratio"] for p in plan(schedule=path, epochs=(50, 200, 400))
+              if p["config"] != "none"}
     assert 0.3 in groups
+
+
+QUICK_HEAD = """config,epochs,seed,ratio,lambda,mean_return
+imm_argmax,10,0,0.2,0.25,1.8306155038916405
+imm_argmax,10,1,0.2,0.25,2.5574833879555356"""
+"""The --quick CSV's first rows on main before the package refactor (same seeds)."""
 
 
 @pytest.mark.slow
 def test_quick_sweep_end_to_end(tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--storage-path", str(tmp_path),
-         "--name", "quick"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    out = run_script("--quick", "--storage-path", str(tmp_path), "--name", "quick",
+                     cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("results: ") and lines[-1].startswith("plot: ")
-    rows = pd.read_csv(lines[-2].removeprefix("results: "))
-    assert {"config", "epochs", "seed", "lambda", "mean_return"} <= set(rows.columns)
+    csv = Path(lines[-2].removeprefix("results: "))
+    assert csv.read_text().startswith(QUICK_HEAD)
+    rows = pd.read_csv(csv)
+    assert list(rows.columns) == list(ROW_FIELDS)
     assert len(rows) == 5 * 2 * 4 and rows.groupby(["config", "epochs"]).size().eq(4).all()
     assert Path(lines[-1].removeprefix("plot: ")).is_file()
     assert "reference points within 95% CI" in out.stdout
+    resolved = sorted(tmp_path.glob("quick/*/checkpoint_*/resolved_config.json"))
+    assert len(resolved) == 5
+    saved = json.loads(resolved[0].read_text())
+    assert set(asdict(GridTrialConfig())) == set(saved) and saved["seeds"] == 4

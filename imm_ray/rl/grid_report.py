@@ -3,18 +3,20 @@
 The reference numbers (IMM.md 7.3: mean total reward of 22 steps, 30 seeds x 10
 rollouts) are :data:`REFERENCE`; :func:`check_reference` applies the acceptance rule of
 the reproduction: a point passes when the reference value lies in our 95% CI or within
-``tolerance`` reward of our mean.
+``tolerance`` reward of our mean. :func:`load_rows` reads the trials' rows back;
+:func:`write_figure` and :func:`write_search` write the outputs of a figure run and of a
+lambda search.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from imm_ray import analysis
-
-CONFIGS = ("none", "imm_argmax", "imm_softmax_t1", "imm_softmax_t05", "interpolate")
-"""Sweep configurations: no IMM; IMM with the Bayes-optimal POMDP policy; IMM with
-softmax(u / T), T = 1.0 and 0.5; interpolate (1 - r) Q + r Pbar(argmax) at evaluation."""
+from imm_ray.rl.grid_trainable import CONFIGS, ROW_FIELDS, load_schedule
 
 REFERENCE = {
     "none": {10: 1.3, 20: 1.2, 50: 2.5, 75: 7.5, 100: 12.6, 150: 15.8, 200: 17.3, 300: 18.3,
@@ -24,7 +26,6 @@ REFERENCE = {
     "imm_softmax_t1": {10: 1.5, 20: 1.7, 50: 4.9, 75: 11.2, 100: 14.6, 150: 16.9, 200: 17.8,
                        300: 18.8, 500: 18.7},
 }
-ROW_FIELDS = ("config", "epochs", "seed", "ratio", "lambda", "mean_return")
 
 
 def aggregate(rows: pd.DataFrame) -> pd.DataFrame:
@@ -146,3 +147,42 @@ def search_text(table: pd.DataFrame, schedule, fit: dict, reference) -> str:
     lines.append(f"ratios at {sizes}:\n  fitted:    {[schedule.ratio(n) for n in sizes]}\n"
                  f"  reference: {[reference.ratio(n) for n in sizes]}")
     return "\n".join(lines)
+
+
+def load_rows(result_grid) -> pd.DataFrame:
+    """One row per (config, epochs, seed) from every finished trial."""
+    for err in result_grid.errors:
+        print(f"warning: trial failed: {type(err).__name__}: {str(err).splitlines()[-1][:300]}")
+    try:
+        rows = analysis.load_rows(result_grid)
+    except ValueError as e:  # no trial has written its rows
+        raise SystemExit(f"{e}; continue with --resume") from e
+    return rows[list(ROW_FIELDS)].sort_values(["config", "epochs", "seed"], ignore_index=True)
+
+
+def write_search(rows: pd.DataFrame, out: Path) -> tuple[str, list[str]]:
+    """--lambda-search: best ratio per size, fitted schedule (JSON), table, plot."""
+    table = search_table(rows)
+    best = table[table.best].sort_values("epochs")
+    schedule, fit = analysis.fit_schedule(best, x="epochs", y="ratio", decimals=1)
+    spec = {"slope": schedule.slope, "intercept": schedule.intercept,
+            "basis": schedule.basis, "decimals": 1}
+    path = out / "fitted_schedule.json"
+    path.write_text(json.dumps({"schedule": spec, "fit": fit,
+                                "best": best.to_dict(orient="records")}, indent=2))
+    print(search_text(table, schedule, fit, load_schedule("reference_rl")))
+    print(f"schedule: {path}  (run the figure with --schedule {path})")
+    csv = analysis.write_csv(rows, out / "lambda_search.csv", required=ROW_FIELDS)
+    table.to_csv(out / "lambda_search_table.csv", index=False)
+    fig = analysis.plot_with_ci(table, x="ratio", hue="epochs", path=out / "lambda_search.png",
+                                ylabel="mean total reward", title="imm_argmax: ratio search")
+    return csv, [str(fig)]
+
+
+def write_figure(rows: pd.DataFrame, out: Path) -> tuple[str, list[str]]:
+    """The figure: CSV, table vs the reference, acceptance checks, plot."""
+    agg = aggregate(rows)
+    agg.to_csv(out / "rl_gridworld_summary.csv", index=False)
+    print(figure_text(agg))
+    csv = analysis.write_csv(rows, out / "rl_gridworld.csv", required=ROW_FIELDS)
+    return csv, [plot(agg, out / "rl_gridworld.png", "MountainGrid 11x11: IMM vs none")]

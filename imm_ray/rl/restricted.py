@@ -1,0 +1,197 @@
+"""Restricted policies ``Pbar(a | view(obs))`` for the IMM term (``RestrictedModel`` protocol).
+
+- :func:`from_checkpoint` ``(path)``: the action distribution of an RLModule in an RLlib
+  checkpoint (an ``Algorithm.save_to_path`` folder, a learner's or an RLModule's), e.g. a
+  PPO policy trained on :class:`~imm_ray.rl.views.RestrictedViewWrapper`. Evaluated
+  without gradient, on the device of the contexts it is given (the learner's). RLlib
+  checkpoints are cloudpickle files: load only checkpoints you (or your sweep) wrote.
+- :func:`from_module` ``(fn, num_actions)``: any ``torch.nn.Module`` or callable mapping
+  contexts ``[B, ...]`` to probabilities (or logits, ``outputs="logits"``) ``[B, A]``.
+- The POMDP policies of :mod:`imm_ray.restricted.pomdp` (tables) implement the protocol
+  already.
+
+:func:`check_restricted_setup` is the build-time check every algorithm runs: the view fits
+the observation space, the policy has the environment's action count, and the policy
+accepts what the view produces (each message names both shapes).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+
+from imm_ray.core import check_probs
+from imm_ray.protocols import RestrictedModel
+
+MODULE_DIRS = ("learner_group/learner/rl_module/{m}", "learner/rl_module/{m}",
+               "rl_module/{m}", "{m}", "")
+"""Where an RLModule may sit under a checkpoint path (algorithm, learner, multi-module,
+the module itself), most specific first."""
+
+
+def find_module_dir(path: Path, module_id: str) -> Path:
+    """The RLModule folder under an RLlib checkpoint ``path``; ValueError naming
+    ``restricted_policy`` and the places looked in otherwise."""
+    if not path.exists():
+        raise ValueError(f"restricted_policy: no checkpoint at {str(path)!r} (path does not "
+                         "exist)")
+    tried = []
+    for pattern in MODULE_DIRS:
+        d = path / pattern.format(m=module_id) if pattern else path
+        tried.append(str(d))
+        if (d / "class_and_ctor_args.pkl").is_file() and (d / "module_state.pkl").is_file():
+            return d
+    raise ValueError(f"restricted_policy: {str(path)!r} holds no RLModule checkpoint of "
+                     f"module {module_id!r}; looked in {tried}")
+
+
+@functools.lru_cache(maxsize=8)
+def load_module(module_dir: str, mtime: float):
+    """``RLModule.from_checkpoint`` once per folder (and modification time) per process."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    return RLModule.from_checkpoint(module_dir).eval()
+
+
+class ModulePolicy:
+    """``softmax`` of an RLModule's ``ACTION_DIST_INPUTS`` (discrete actions).
+
+    Loaded lazily from ``path`` (and again after unpickling: only the path travels to
+    Ray workers, so on a multi-node cluster it must be on storage every node sees);
+    moved to the contexts' device on first use there.
+    """
+
+    def __init__(self, path, module_id: str = "default_policy"):
+        self.path, self.module_id = Path(path).expanduser().resolve(), module_id
+        self.module_dir = find_module_dir(self.path, module_id)
+        self._module = None
+
+    def __repr__(self) -> str:
+        return f"from_checkpoint({str(self.path)!r})"
+
+    def __getstate__(self):
+        return {**self.__dict__, "_module": None}
+
+    @property
+    def module(self):
+        if self._module is None:
+            d = find_module_dir(self.path, self.module_id)  # still there?
+            module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
+            if not isinstance(module.action_space, gym.spaces.Discrete):
+                raise ValueError(f"restricted_policy {self!r}: needs a Discrete action "
+                                 f"space, the module has {module.action_space}")
+            self._module = module
+        return self._module
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.module.action_space.n)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.module.observation_space.shape)
+
+    @torch.no_grad()
+    def probs(self, restricted_contexts: Tensor) -> Tensor:
+        """``[B, *input_shape]`` -> ``[B, A]`` action probabilities."""
+        from ray.rllib.core.columns import Columns
+
+        x = torch.as_tensor(restricted_contexts)
+        module = self.module
+        device = next(module.parameters()).device
+        if device != x.device:
+            module.to(x.device)
+        out = module.forward_inference({Columns.OBS: x.float()})
+        return torch.softmax(out[Columns.ACTION_DIST_INPUTS].float(), dim=-1)
+
+
+def from_checkpoint(path, module_id: str = "default_policy") -> ModulePolicy:
+    """The restricted policy of the RLModule ``module_id`` saved under ``path``."""
+    return ModulePolicy(path, module_id)
+
+
+class CallablePolicy:
+    """A ``torch.nn.Module`` or callable ``contexts [B, ...] -> [B, A]`` as a restricted
+    policy, evaluated without gradient (``outputs``: ``"probs"`` or ``"logits"``)."""
+
+    def __init__(self, fn, num_actions: int, input_shape: tuple[int, ...] | None = None,
+                 outputs: str = "probs"):
+        if not callable(fn):
+            raise ValueError(f"restricted_policy: from_module needs a callable or "
+                             f"nn.Module, got {type(fn).__name__}")
+        if isinstance(num_actions, bool) or not isinstance(num_actions, (int, np.integer)) \
+                or num_actions < 1:
+            raise ValueError(f"restricted_policy: num_actions must be an integer >= 1, got "
+                             f"{num_actions!r}")
+        if outputs not in ("probs", "logits"):
+            raise ValueError(f"restricted_policy: outputs must be 'probs' or 'logits', got "
+                             f"{outputs!r}")
+        self.fn, self.num_classes, self.outputs = fn, int(num_actions), outputs
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+
+    def __repr__(self) -> str:
+        return f"from_module({type(self.fn).__name__})"
+
+    @torch.no_grad()
+    def probs(self, restricted_contexts: Tensor) -> Tensor:
+        x = torch.as_tensor(restricted_contexts)
+        if isinstance(self.fn, torch.nn.Module):
+            self.fn.to(x.device)
+            x = x.float() if x.is_floating_point() else x
+        out = torch.as_tensor(self.fn(x))
+        if out.shape != (*x.shape[:1], self.num_classes):
+            raise ValueError(f"restricted_policy {self!r} returned shape {tuple(out.shape)} "
+                             f"for contexts {tuple(x.shape)}; expected "
+                             f"{(*x.shape[:1], self.num_classes)}")
+        out = torch.softmax(out.float(), -1) if self.outputs == "logits" else out.float()
+        check_probs(out, "restricted_policy probabilities")
+        return out
+
+
+def from_module(fn, num_actions: int, input_shape: tuple[int, ...] | None = None,
+                outputs: str = "probs") -> CallablePolicy:
+    """A restricted policy from any ``nn.Module`` or callable (see :class:`CallablePolicy`)."""
+    return CallablePolicy(fn, num_actions, input_shape, outputs)
+
+
+def _shape_of(space: gym.Space) -> tuple[int, ...]:
+    return tuple(space.shape) if space.shape is not None else ()
+
+
+def check_restricted_setup(restricted, view, obs_space: gym.Space,
+                           action_space: gym.Space) -> None:
+    """Raise ValueError unless ``restricted`` (a RestrictedModel) and ``view`` fit the
+    environment's spaces; messages name both shapes. ``view=None`` skips the view checks
+    (a user estimator without a view)."""
+    if not isinstance(restricted, RestrictedModel):
+        raise ValueError(f"restricted_policy must have num_classes and probs(contexts), got "
+                         f"{type(restricted).__name__}")
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ValueError(f"IMM needs a Discrete action space, got {action_space}")
+    if restricted.num_classes != action_space.n:
+        raise ValueError(f"the restricted policy has {restricted.num_classes} actions but the "
+                         f"environment's action space has {action_space.n} ({action_space})")
+    if view is None:
+        return
+    view_space = view.space(obs_space)  # ValueError naming restricted_view if it misfits
+    sample = view(torch.as_tensor(np.asarray(obs_space.sample()))[None])
+    got = tuple(sample.shape[1:]) if view_space is None else _shape_of(view_space)
+    wants = getattr(restricted, "input_shape", None)
+    if wants is not None and tuple(wants) != got:
+        raise ValueError(f"restricted_policy {restricted!r} takes inputs of shape "
+                         f"{tuple(wants)} but restricted_view {view!r} gives {got}")
+    try:
+        probs = restricted.probs(sample)
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        raise ValueError(f"restricted_policy {restricted!r} failed on a restricted context of "
+                         f"shape {tuple(sample.shape)} from restricted_view {view!r}: {e}"
+                         ) from e
+    if tuple(probs.shape) != (1, action_space.n):
+        raise ValueError(f"restricted_policy {restricted!r} returned shape "
+                         f"{tuple(probs.shape)} for one context of shape "
+                         f"{tuple(sample.shape[1:])}; expected (1, {action_space.n})")

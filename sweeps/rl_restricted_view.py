@@ -1,0 +1,140 @@
+"""A restricted view helps the full policy: IMM on CartPole-v1 with a pole-only policy.
+
+What it shows: a PPO policy that sees the whole CartPole state (cart position, cart
+velocity, pole angle, pole angular velocity) trained with IMM against a restricted policy
+that sees only (pole angle, pole angular velocity). Step 1 trains that restricted policy
+with plain RLlib PPO on the view environment and caches an early and a late checkpoint in
+the experiment folder (their own returns are printed). Step 2 trains IMMPPO for each
+method — none, imm (induced policy matched to the restricted one, estimated from a pool
+of recent observations with the pole part spliced in), reverse_kd (per-sample CE to the
+restricted policy) and interpolate ((1 - r) Q + r Pbar of the none policies at
+evaluation) — with each restricted checkpoint, 10 seeds, evaluated after 5, 10, 20 and 40
+iterations of 1,000 steps: mean episode return with 95% CIs, paired differences to none,
+a CSV and a plot. docs/rl_restricted_view.md has the full story.
+
+Run:
+    python sweeps/rl_restricted_view.py                 # the default, local Ray
+    python sweeps/rl_restricted_view.py --quick         # 2 seeds x 2 budgets, < 1 minute
+    python sweeps/rl_restricted_view.py --resume        # continue the newest interrupted run
+    python sweeps/rl_restricted_view.py --restricted-checkpoint PATH   # skip step 1
+    python sweeps/rl_restricted_view.py --env Acrobot-v1 --view 0 1 2 3 --induced neighbours --k 8
+
+Each Tune trial is one (method, restricted checkpoint, seed) (imm_ray.rl.view_trainable):
+it trains to the largest budget, evaluates at every budget, checkpoints through RLlib and
+writes its rows (rows.parquet, string columns) and resolved config at the end. Every
+trial's config is checked in the driver (before Ray starts; the restricted checkpoints
+again once step 1 has made them). Ends with the tables (imm_ray.rl.view_report) and the
+``results: <csv>`` / ``plot: <png>`` lines.
+
+Results to expect: see docs/rl_restricted_view.md (measured table, command, date, load).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, replace
+
+from imm_ray import tune_cli
+from imm_ray.config import add_dataclass_args, from_dict
+from imm_ray.rl import view_report
+from imm_ray.rl.view_sweep import check_sweep, plan_trials, train_restricted_policies
+from imm_ray.rl.view_trainable import (
+    METHODS,
+    PLAN_FIELDS,
+    ViewTrialConfig,
+    check_trial,
+    train_view,
+)
+
+EXPERIMENT = "rl_restricted_view"
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class ViewSweepConfig:
+    """What the sweep covers (the trial settings are ViewTrialConfig's flags)."""
+
+    methods: tuple[str, ...] = METHODS
+    """Methods: none imm reverse_kd interpolate (interpolate evaluates the none policies)."""
+    seeds: int = 10
+    """Seeds per method and restricted checkpoint (run i shares its init across methods)."""
+    restricted_checkpoint: str = ""
+    """An RLlib checkpoint of a policy trained on the view: skips step 1 (label 'given')."""
+    restricted_iterations: int = 30
+    """Step 1: PPO iterations of the restricted policy on the view env ('late')."""
+    restricted_early: int = 1
+    """Step 1: iteration of the 'early' (weak) checkpoint; 0 for none."""
+
+
+QUICK = {"seeds": 2, "budgets": (1, 2), "restricted_iterations": 2, "restricted_early": 1,
+         "eval_episodes": 2, "train_batch": 256, "minibatch": 64, "checkpoint_every": 1}
+"""--quick: 10 trials of 2 iterations of 256 steps, about a minute with Ray start-up."""
+
+
+def parse_args(argv=None):
+    """Flags -> (args, sweep, trial); every trial's config is checked before Ray starts."""
+    parser = tune_cli.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
+    add_dataclass_args(parser, ViewSweepConfig)
+    add_dataclass_args(parser, ViewTrialConfig, skip=PLAN_FIELDS)
+    if parser.parse_known_args(argv)[0].quick:
+        parser.set_defaults(**QUICK)
+    args = tune_cli.parse_sweep_args(parser, argv)
+    try:
+        sweep = from_dict(ViewSweepConfig, vars(args), strict=False)
+        trial = from_dict(ViewTrialConfig, vars(args), strict=False)
+        check_sweep(trial, **asdict(sweep))
+    except ValueError as e:
+        parser.error(str(e))
+    return args, sweep, trial
+
+
+# --------------------------------------------------------------------------- step 1
+
+
+def restricted_policies(args, sweep: ViewSweepConfig, trial: ViewTrialConfig) -> dict:
+    """The restricted checkpoints: --restricted-checkpoint, or step 1's (cached)."""
+    if sweep.restricted_checkpoint:
+        return {"given": {"path": sweep.restricted_checkpoint, "iteration": 0,
+                          "mean_return": float("nan"), "greedy_return": float("nan")}}
+    out = tune_cli.output_dir(args) / "restricted"
+    print(f"step 1: restricted policy on {trial.env} view {list(trial.view)} -> {out}")
+    return train_restricted_policies(trial, out, sweep.restricted_iterations,
+                                     sweep.restricted_early)
+
+
+# --------------------------------------------------------------------------- Tuner
+
+
+def run_sweep(args, trial: ViewTrialConfig, plans: list[dict]):
+    """Fit (or --resume) the Tuner of step 2; returns the ResultGrid."""
+    from ray import tune
+
+    fields = {k: v for k, v in asdict(trial).items() if k not in PLAN_FIELDS}
+    space = {"plan": tune.grid_search(plans), **fields}
+    return tune_cli.run_tuner(train_view, space, args,
+                              checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def main(argv=None) -> int:
+    args, sweep, trial = parse_args(argv)              # 1. config, checked before Ray
+    tune_cli.init_ray(args)                            # 2. Ray, then step 1 (cached)
+    restricted = restricted_policies(args, sweep, trial)
+    plans = plan_trials(sweep.methods, sweep.seeds,
+                        {k: v["path"] for k, v in restricted.items()})
+    for plan in plans:                                 # 3. the checkpoints fit every trial
+        check_trial(replace(trial, **plan))
+    result_grid = run_sweep(args, trial, plans)        # 4. step 2: the Tuner
+    rows = view_report.load_rows(result_grid)          # 5. rows -> tables, CSV, plot
+    rows = rows[rows.method.isin(sweep.methods)]
+    csv, figs = view_report.write_outputs(rows, restricted, tune_cli.output_dir(args),
+                                          trial.env)
+    tune_cli.print_outputs(csv, figs)
+    return 1 if result_grid.num_errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
