@@ -172,6 +172,7 @@ def test_resume_keeps_the_original_settings_and_refuses_conflicting_flags(tmp_pa
     record = {**vars(first)}
     (tmp_path / "lambda_vs_n_x").mkdir(exist_ok=True)
     (tmp_path / "lambda_vs_n_x" / "sweep_args.json").write_text(json.dumps(record))
+    (tmp_path / "lambda_vs_n_x" / "tuner.pkl").write_text("")  # Tune started in it
     again, run = cli.parse_args(["--resume", "--name", "lambda_vs_n_x",
                                  "--storage-path", str(tmp_path)])
     assert run.sweep.sizes == (8, 32) and run.sweep.seeds == 10 and run.toy.test_size == 5000

@@ -107,6 +107,7 @@ def test_resume_keeps_the_original_preset_and_overrides(data_dir, tmp_path):
     assert not {"fixed", "grid", "trials"} & set(vars(parse_args(
         "lm", ["--data-dir", str(data_dir), "--storage-path", str(tmp_path / "r")])[0]))
     (folder / "sweep_args.json").write_text(json.dumps(saved, default=str))
+    (folder / "tuner.pkl").write_text("")  # Tune started in it
     again = parse(data_dir, tmp_path, "--resume", "--name", "x")
     assert again.preset == "cpu-same" and again.lr == 0.02
     assert len(again.trials) == 36 and again.model_overrides == args.model_overrides
