@@ -12,8 +12,9 @@ Prints one JSON object, every ratio measured in this one run (one torch thread, 
 - ``trainer``: the toy (binary, n = 32): models per second when all models (seeds x ratios)
   are one batched fit, and when the same function fits them one at a time; the speed-up.
 - ``multiclass_trainer``: the same for the multiclass trainer on scikit-learn's wine table
-  (3 classes, 13 features, restricted: alcohol and proline, IMM with nearest-neighbour
-  induced model, n = 40), batched BFGS vs the same BFGS one model at a time. Goal >= 20x.
+  (3 classes, 13 features, restricted: alcohol and proline, nearest-neighbour induced
+  model, n = 40), batched BFGS vs the same BFGS one model at a time, per method. Goal
+  >= 20x.
 - ``sweep`` / ``table_sweep``: ``sweeps/lambda_vs_n.py`` (the toy, and breast cancer with
   restricted column "worst perimeter") in a subprocess: trials, rows, wall seconds, the
   trials' summed CPU seconds (``fit/cpu_seconds``; divided by the cores it estimates the
@@ -112,8 +113,8 @@ def main(argv=None) -> None:
     wine = TabularConfig(dataset="sklearn:wine", target="target",
                          restricted=("alcohol", "proline"), aux_fraction=0.3)
     data = cell_data(load_table(wine.dataset, wine, verbose=False), wine, 40, range(seeds))
-    out["multiclass_trainer"] = {"table": "sklearn:wine", "method": "imm",
-                                 **rates(data, "imm", seeds, ratios, loop)}
+    out["multiclass_trainer"] = {"table": "sklearn:wine", **{
+        m: rates(data, m, seeds, ratios, loop) for m in ("imm", "reverse_kd", "noising")}}
     if not args.skip_sweep:
         out["sweep"] = run_sweep([], args.quick, "bench_toy", args.storage_path)
         out["table_sweep"] = run_sweep(TABLE, args.quick, "bench_table", args.storage_path)

@@ -124,8 +124,11 @@ def write_outputs(rows: pd.DataFrame, tables: dict, out: Path,
                                                    indent=2))
     (out / "schedule_fits.json").write_text(json.dumps(
         {m: rep for m, (_, rep) in tables["schedules"].items()}, indent=2))
-    show = [n for n in tables["show"] if n in (4, 8, 16, 32, 50)] or tables["show"][-3:]
-    show = show if len(show) <= 5 else show[:: max(1, len(show) // 4)][:5]
+    show = [n for n in tables["show"] if n in (4, 8, 16, 32, 50)]
+    if len(show) < 3:  # not the toy's sizes: up to 5 spread from the smallest to the largest
+        sizes = tables["show"]
+        show = sorted({sizes[i] for i in np.linspace(0, len(sizes) - 1, min(5, len(sizes)))
+                       .round().astype(int)})
     figs = [plots.plot_best_vs_n(tables["best"], tables["refs"], out / "loss_vs_n.png"),
             plots.plot_ratio_vs_n(tables["best"], tables["schedules"],
                                   out / "best_ratio_vs_n.png"),

@@ -107,13 +107,19 @@ def minimize_bfgs(loss_fn: LossFn, init: Tensor, *, max_iters: int = 300, tol: f
 
 def _bfgs_update(h: Tensor, s: Tensor, y: Tensor, accepted: Tensor) -> Tensor:
     """Inverse-Hessian BFGS update ``(I - rho s y^T) H (I - rho y s^T) + rho s s^T`` where
-    the step was accepted and the curvature ``s . y`` is positive; else ``H`` unchanged."""
+    the step was accepted and the curvature ``s . y`` is positive; else ``H`` unchanged.
+
+    Computed in its expanded rank-2 form ``H - rho (s (Hy)^T + (Hy) s^T) + (rho^2 y^T H y
+    + rho) s s^T`` (``H`` symmetric): ``O(p^2)`` per model instead of two ``p x p`` products.
+    """
     sy = (s * y).sum(-1)
     ok = accepted & (sy > 1e-10 * s.norm(dim=-1) * y.norm(dim=-1))
     rho = torch.where(ok, 1.0 / torch.where(ok, sy, 1.0), 0.0)
-    eye = torch.eye(h.shape[-1], dtype=h.dtype)
-    v = eye - rho[:, None, None] * s.unsqueeze(-1) * y.unsqueeze(-2)
-    new = v @ h @ v.transpose(-1, -2) + rho[:, None, None] * s.unsqueeze(-1) * s.unsqueeze(-2)
+    hy = (h @ y.unsqueeze(-1)).squeeze(-1)  # [M, p]
+    ss = s.unsqueeze(-1) * s.unsqueeze(-2)
+    cross = s.unsqueeze(-1) * hy.unsqueeze(-2)
+    scale = (rho * rho * (y * hy).sum(-1) + rho)[:, None, None]
+    new = h - rho[:, None, None] * (cross + cross.transpose(-1, -2)) + scale * ss
     return torch.where(ok[:, None, None], new, h)
 
 
