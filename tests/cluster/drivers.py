@@ -70,14 +70,14 @@ def resources(argv: list[str]) -> list[dict]:
 
 def lm_kill(argv: list[str]) -> list[dict]:
     from imm_ray.lm.presets import preset_trial_config
-    from imm_ray.lm.train import TRIAL_KEY, train_lm
+    from imm_ray.lm.train import train_lm
 
     args = parse(argv, "lm_kill", data_path=str, epochs=int, kill_log=str)
     fixed = {**preset_trial_config("quick", "lstm"), "data_path": args.data_path,
              "epochs": args.epochs, "threads": 1, "device": "cpu", "valid_tokens": 0,
              "test_tokens": 0}
-    trial = {"method": "imm", "lam": 0.5, "k": 4, "train_fraction": 1.0, "seed": 0}
-    space = {**fixed, TRIAL_KEY: tune.grid_search([trial, dict(trial)])}  # twins
+    space = {**fixed, "method": "imm", "imm_lambda": 0.5, "k": 4, "train_fraction": 1.0,
+             "seed": tune.grid_search([0, 0])}  # identical twins
     grid = tune_cli.run_tuner(train_lm, space, args, metric="eval/valid_ppl", mode="min",
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                               callbacks=[KillFirstTrialWorker(2, args.kill_log)])
