@@ -10,7 +10,8 @@ read back by :func:`imm_ray.analysis.load_rows`), with readable string columns s
 LOSS_MAIN = "loss/main"
 LOSS_IMM = "loss/imm"
 LOSS_REVERSE_KD = "loss/reverse_kd"
-"""The per-sample matching term (reverse knowledge distillation to the restricted model)."""
+"""RL: the per-sample matching term (reverse knowledge distillation to the restricted
+policy); the LM's is :data:`LOSS_KD`."""
 
 # Evaluation.
 EVAL_VALID_LOG_LOSS = "eval/valid_log_loss"
@@ -18,11 +19,14 @@ EVAL_TEST_LOG_LOSS = "eval/test_log_loss"
 EVAL_TEST_ACCURACY = "eval/test_accuracy"
 EVAL_BEST_RATIO = "eval/best_ratio"
 EVAL_VALID_PPL = "eval/valid_ppl"
-"""LM: per-epoch validation perplexity (first ``valid_tokens`` tokens)."""
+"""LM: per-epoch validation perplexity of the current weights (first ``valid_tokens``
+tokens; all when 0)."""
 VALID_PPL = "valid_ppl"
-"""LM, last report: best-validation weights on the full validation split."""
+"""LM, last report: best-validation weights on the validation split (its first
+``test_tokens`` tokens when that is > 0)."""
 TEST_PPL = "test_ppl"
-"""LM, last report: best-validation weights on the test split."""
+"""LM, last report: best-validation weights on the test split (its first ``test_tokens``
+tokens when that is > 0)."""
 LOSS_KD = "loss/kd"
 """LM reverse_kd: the per-position CE against the bigram."""
 LR = "lr"
@@ -30,13 +34,17 @@ IMM_ACTIVE = "imm_active"
 """LM: 1.0 once the IMM term is switched on (imm_start_ppl), else 0.0."""
 N_TRAIN_TOKENS = "n_train_tokens"
 TIME_TOTAL_S = "time/total_s"
-"""Seconds of training steps and validation so far, summed across resumes."""
+"""LM: seconds of training steps and per-epoch validation so far, summed across resumes
+(not Tune's ``time_total_s``)."""
 EVAL_MEAN_RETURN = "eval/mean_return"
 TRAIN_EPISODE_RETURN_MEAN = "train/episode_return_mean"
 
-# Bookkeeping every result carries.
+# Bookkeeping.
 NODE_ID = "node_id"
+"""Every result: the Ray node the trial ran on (added by :func:`imm_ray.tune_cli.report`)."""
 EPOCH = "epoch"
+"""LM and RL, every report: epochs (LM, RL grid) or iterations (RL view) done; the
+one-report lambda-vs-n trials have none."""
 
 # Files a trial writes into its checkpoint.
 ROWS_FILE = "rows.parquet"
