@@ -1,4 +1,6 @@
-"""MountainGrid: the paper's RL grid world (IMM.md section 7.3) as gymnasium environments.
+"""MountainGrid: the paper's RL grid world as gymnasium environments.
+
+The protocol it is used in: docs/rl_gridworld.md, 'Protocol'.
 
 A ``height x width`` grid (a torus by default). The state is ``(row y, column x)``, observed
 as the index ``y * width + x``; actions are UP, DOWN, LEFT, RIGHT (row - 1, row + 1,
@@ -30,7 +32,7 @@ ACTIONS = ("UP", "DOWN", "LEFT", "RIGHT")
 MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])  # (d row, d column) per action
 DEFAULTS = {"height": 11, "width": 11, "reward_cov": 0.1, "wraparound": True,
             "episode_length": 50}
-"""The paper's grid (IMM.md 7.3); the one place these defaults are defined."""
+"""The paper's grid (docs/rl_gridworld.md, 'Protocol'); the one place these defaults are defined."""
 
 
 def _is_int(v) -> bool:

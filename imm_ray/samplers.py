@@ -1,4 +1,5 @@
-"""Generic extended-context samplers (IMM.md section 3), all batched tensor code.
+"""Generic extended-context samplers, all batched tensor code (docs/method.md,
+'Estimating the induced model').
 
 - :class:`EnumeratedConditional`: a known finite ``pi(xb | x)``, returned whole with its
   weights (the grid-world belief over the 11 rows of a column).

@@ -1,14 +1,14 @@
 """How strongly to lean on the restricted model as data grows: lambda x n, on the logistic
 toy or on any classification table.
 
-What it shows (IMM.md sections 6, 7.1): for training sets of n rows, a full model trained
-with IMM, reverse-KD, noising (and prediction-time interpolation) at ratios
-r = lambda / (1 + lambda) from 0 to 0.999 (about uniform in log lambda), many seeds per
-cell; the best ratio per (method, n) chosen on validation, test log-loss / accuracy with
-95% intervals, a fitted ratio schedule per method (schedules.json, loadable by
-core.make_schedule), and the consistency picture (from its best ratio to r = 0.9
-reverse-KD degrades, IMM does not; towards r = 0.999 both do). docs/lambda_vs_n.md (the
-toy) and docs/tabular.md (tables) tell the full story.
+What it shows (docs/method.md, 'Lambda schedules'; the toy: docs/lambda_vs_n.md, 'The
+toy'): for training sets of n rows, a full model trained with IMM, reverse-KD, noising
+(and prediction-time interpolation) at ratios r = lambda / (1 + lambda) from 0 to 0.999
+(about uniform in log lambda), many seeds per cell; the best ratio per (method, n) chosen
+on validation, test log-loss / accuracy with 95% intervals, a fitted ratio schedule per
+method (schedules.json, loadable by core.make_schedule), and the consistency picture (from
+its best ratio to r = 0.9 reverse-KD degrades, IMM does not; towards r = 0.999 both do).
+docs/lambda_vs_n.md (the toy) and docs/tabular.md (tables) tell the full story.
 
 Run:
     python sweeps/lambda_vs_n.py                      # the toy; local Ray (RAY_ADDRESS joins one)

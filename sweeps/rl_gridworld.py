@@ -1,4 +1,6 @@
-"""POMDP policies help MDP policies: the paper's RL figure (IMM.md 7.3) through Tune + RLlib.
+"""POMDP policies help MDP policies: the paper's RL figure through Tune + RLlib.
+
+Protocol and reference numbers: docs/rl_gridworld.md, 'Protocol'.
 
 What it shows: on the 11 x 11 MountainGrid torus, a REINFORCE policy that sees the whole
 state learns faster when its induced policy (averaged over the hidden row) is matched to

@@ -279,8 +279,9 @@ def test_serialized_validation():
 
 
 def test_imm_is_consistent_reverse_kd_is_not():
-    """Small discrete problem (IMM.md section 2): with the true restricted conditional,
-    the true full model is a stationary point of the IMM loss but not of reverse-KD."""
+    """Small discrete problem (docs/method.md, 'Why IMM is consistent'): with the true
+    restricted conditional, the true full model is a stationary point of the IMM loss but
+    not of reverse-KD."""
     g = torch.Generator().manual_seed(0)
     nx, nb, c = 3, 4, 5
     p_x = rand_probs(nx, gen=g)

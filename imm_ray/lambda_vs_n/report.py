@@ -77,7 +77,7 @@ def degradation(rows: pd.DataFrame, methods=("imm", "reverse_kd"), n_min: float 
     """For the larger sizes (``n >= n_min``, default 0.6 x the largest): test log-loss at
     the best ratio and at each target ratio (``None``: the largest swept; targets not
     swept are skipped), and their paired per-seed difference with a 95% interval (the
-    consistency picture of IMM.md 7.1)."""
+    consistency picture: docs/method.md, 'Why IMM is consistent')."""
     n_min = 0.6 * rows["n"].max() if n_min is None else n_min
     part = rows[rows.method.isin(methods) & (rows.n >= n_min)]
     if part.empty:

@@ -1,8 +1,8 @@
 """Extended contexts for the LM induced model: training-corpus windows ending in a word.
 
 For the restricted context "previous word = v", an extended context is the window of the
-last ``L`` tokens ending at a random occurrence of ``v`` in the training corpus (IMM.md
-section 3). Positions are grouped by their word once with
+last ``L`` tokens ending at a random occurrence of ``v`` in the training corpus
+(docs/method.md, 'Estimating the induced model'). Positions are grouped by their word once with
 :class:`imm_ray.samplers.EmpiricalGroups` (the token -> positions index); only positions
 ``p >= L - 1`` are indexed, so a window never crosses the corpus start.
 """

@@ -2,7 +2,8 @@
 
 Each token ``x_t`` (t >= 1 in a window) is replaced, with probability
 ``gamma(x_{t-1}) = gamma0 * N1+(x_{t-1}, .) / c(x_{t-1})`` (capped at 1), by a draw from
-the continuation distribution ``q(w) ∝ N1+(., w)`` of the same KN bigram (IMM.md 5).
+the continuation distribution ``q(w) ∝ N1+(., w)`` of the same KN bigram
+(docs/method.md, 'Baselines').
 The noised stream supplies both inputs and targets, as in the paper.
 """
 

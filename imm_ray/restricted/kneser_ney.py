@@ -1,4 +1,5 @@
-"""Modified Kneser-Ney bigram ``Pbar(w | v)``: the LM restricted model (IMM.md 7.2).
+"""Modified Kneser-Ney bigram ``Pbar(w | v)``: the LM restricted model
+(docs/lm_ptb.md, 'The restricted model: a Kneser-Ney bigram').
 
 With ``c(v, w)`` the bigram counts and ``N_c`` the number of distinct bigrams seen
 exactly ``c`` times::

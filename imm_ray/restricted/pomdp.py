@@ -1,8 +1,8 @@
 """Tabular POMDPs, the Fast Informed Bound solver, and restricted policies from beliefs.
 
 Generic: nothing here knows an environment. The restricted model of the RL grid
-experiment (IMM.md section 7.3) is the policy of an agent that sees only the grid column:
-a POMDP with the MountainGrid's dynamics (built by the grid plug-in,
+experiment (docs/rl_gridworld.md, 'Protocol') is the policy of an agent that sees only the
+grid column: a POMDP with the MountainGrid's dynamics (built by the grid plug-in,
 :func:`imm_ray.rl.gridworld.mountain_grid_pomdp`) whose belief over the hidden row is
 uniform. Solve it for alpha vectors (one per action) with the Fast Informed Bound (FIB),
 then act on utilities ``u = b . alpha``::

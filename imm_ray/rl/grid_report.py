@@ -1,11 +1,11 @@
 """Tables, checks and plots of the grid-world sweep against the paper's reference figure.
 
-The reference numbers (IMM.md 7.3: mean total reward of 22 steps, 30 seeds x 10
-rollouts) are :data:`REFERENCE`; :func:`check_reference` applies the acceptance rule of
-the reproduction: a point passes when the reference value lies in our 95% CI or within
-``tolerance`` reward of our mean. :func:`load_rows` reads the trials' rows back;
-:func:`write_figure` and :func:`write_search` write the outputs of a figure run and of a
-lambda search.
+The reference numbers (the paper's reference implementation: mean total reward of 22
+steps, 30 seeds x 10 rollouts; docs/rl_gridworld.md, 'Protocol') are :data:`REFERENCE`;
+:func:`check_reference` applies the acceptance rule of the reproduction: a point passes
+when the reference value lies in our 95% CI or within ``tolerance`` reward of our mean.
+:func:`load_rows` reads the trials' rows back; :func:`write_figure` and
+:func:`write_search` write the outputs of a figure run and of a lambda search.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def plot(agg: pd.DataFrame, path, title: str = "") -> str:
         if config in colors:
             ax.scatter(list(ref), list(ref.values()), marker="x", s=30, color=colors[config],
                        zorder=5)
-    ax.scatter([], [], marker="x", color="gray", label="reference (IMM.md 7.3)")
+    ax.scatter([], [], marker="x", color="gray", label="reference (paper)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -119,7 +119,7 @@ def figure_text(agg: pd.DataFrame) -> str:
     """The sweep's printed summary: table, reference check, IMM-vs-none separation."""
     fmt = {"float_format": lambda v: f"{v:.2f}", "index": False}
     parts = ["\nMean total reward [95% CI] over seeds (x 10 rollouts); reference rows from "
-             "IMM.md 7.3:\n", markdown_table(agg)]
+             "the paper (docs/rl_gridworld.md, 'Protocol'):\n", markdown_table(agg)]
     checks = check_reference(agg)
     if not checks.empty:
         bad = checks[~checks.ok]

@@ -10,9 +10,10 @@ Importing it (``import imm_ray.rl`` does) registers ``MountainGrid-v0`` with Tun
   an :class:`~imm_ray.rl.induced.EnumeratedEstimator`);
 - the module: :class:`~imm_ray.rl.module.PopulationMLPModule` (index / member-tagged obs).
 
-Fast evaluation (IMM.md 7.3): :func:`evaluate_policy_table` plays ``R`` rollouts of ``L``
-steps from uniform random starts for every population member at once, in torch, with
-exactly the environment's tables (tested against ``envs.MountainGridEnv``);
+Fast evaluation (docs/rl_gridworld.md, 'Protocol'): :func:`evaluate_policy_table` plays
+``R`` rollouts of ``L`` steps from uniform random starts for every population member at
+once, in torch, with exactly the environment's tables (tested against
+``envs.MountainGridEnv``);
 :class:`GridEvaluationConfig` / :class:`GridEvaluation` add ``config.grid_evaluation(...)``
 and ``algo.evaluate_grid()`` to the algorithms. The grid's defaults are
 ``envs.mountain_grid.DEFAULTS``.

@@ -86,7 +86,8 @@ class _StackedMLP(nn.Module):
 
 
 class PopulationMLPModule(TorchRLModule, ValueFunctionAPI):
-    """``S`` independent ``N -> hidden tanh -> A`` policies (IMM.md 7.3: 121 -> 32 -> 4).
+    """``S`` independent ``N -> hidden tanh -> A`` policies (the grid: 121 -> 32 -> 4,
+    docs/rl_gridworld.md, 'Protocol').
 
     ``model_config``: ``hidden`` (32), ``value_head`` (False; True for PPO).
     """

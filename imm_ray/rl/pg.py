@@ -42,7 +42,8 @@ def check_steps_per_epoch(v) -> int:
 
 
 class IMMPGConfig(IMMConfigMixin, GridEvaluationConfig, AlgorithmConfig):
-    """REINFORCE + IMM. Defaults follow IMM.md 7.3 (gamma 0.9, Adam lr 1e-2, 50 steps)."""
+    """REINFORCE + IMM. Defaults follow the grid world's protocol (gamma 0.9, Adam lr 1e-2,
+    50 steps; docs/rl_gridworld.md, 'Protocol')."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or IMMPG)

@@ -19,7 +19,8 @@ def grid_population_config(num_members: int = 30, *, seed: int = 0, grid: dict |
                            interpolate_ratio: float | None = None, lr: float = 1e-2,
                            gamma: float = 0.9, steps_per_epoch: int = 50,
                            hidden: int = 32) -> IMMPGConfig:
-    """IMMPG for ``num_members`` independent seeds of IMM.md 7.3's learner.
+    """IMMPG for ``num_members`` independent seeds of the grid world's learner
+    (docs/rl_gridworld.md, 'Protocol').
 
     Args:
         grid: MountainGrid settings (``height``, ``width``, ``reward_cov``,

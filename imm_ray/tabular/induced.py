@@ -1,9 +1,9 @@
 """The induced model's conditional ``pi(xb_j | x_i)`` over a table's training pool.
 
 IMM compares the restricted model with the full model averaged over the extra features
-``xb`` that go with a restricted value ``x`` (IMM.md section 3). On a table only the ``n``
-training rows' extras are known, so ``pi`` is an empirical conditional over them
-(:class:`imm_ray.tabular.objective.Induced`), one of:
+``xb`` that go with a restricted value ``x`` (docs/method.md, 'Estimating the induced model').
+On a table only the ``n`` training rows' extras are known, so ``pi`` is an empirical
+conditional over them (:class:`imm_ray.tabular.objective.Induced`), one of:
 
 - ``pool``: every training row's extras, uniformly (right when ``xb`` is independent of
   ``x``; the exact empirical induced model of the toy);
@@ -90,7 +90,8 @@ def neighbours(points: Tensor, k: int) -> Induced:
 
 def subsample(index: Tensor, k: int, seeds) -> Tensor:
     """``[S, n, K]`` members -> a fixed random ``k`` of them per row ``[S, n, k]`` (seed ``s``'s
-    draw from stream ``induced``): the Monte-Carlo induced model of IMM.md section 3."""
+    draw from stream ``induced``): the Monte-Carlo induced model of docs/method.md,
+    'Estimating the induced model'."""
     out = []
     for members, seed in zip(index, seeds, strict=True):
         g = torch.Generator().manual_seed(int(seeding.rng("induced", int(seed)).integers(2**62)))

@@ -1,5 +1,6 @@
-"""Training objectives of a batch of models (IMM.md sections 2 and 5), all from
-:mod:`imm_ray.core`, each plus ``0.5 * l2 * |params|^2``.
+"""Training objectives of a batch of models, all from :mod:`imm_ray.core`, each plus
+``0.5 * l2 * |params|^2`` (docs/method.md, 'The induced model and the IMM objective' and
+'Baselines').
 
 Model ``m`` has its own training rows (design ``f [n, P]``, labels ``y [n]``), restricted
 model rows ``Pbar(. | x_i)`` ``[n, C]``, induced model over its training pool and ratio

@@ -1,4 +1,4 @@
-"""The logistic-regression toy of IMM.md section 7.1, on the generic tabular trainer.
+"""The logistic-regression toy (docs/lambda_vs_n.md), on the generic tabular trainer.
 
 - :mod:`imm_ray.toy.data`: ``ToyProblem``, seeded nested datasets, held-out sets, the
   empirical induced-model weights.

@@ -5,7 +5,8 @@ trial's config by field name (:func:`imm_ray.config.from_dict`). How models are 
 (``--l2``, ``--tol``, ...) is :class:`imm_ray.tabular.config.FitConfig`, shared with real
 tables. Its defaults were chosen by measurement on the toy (100 seeds, default problem):
 ``l2 = 1e-3`` keeps the separable tiny-``n`` fits finite (at ``n = 2`` the unpenalised
-optimum is at infinity) while leaving ``n = 32`` close to the probe of IMM.md 7.1 (test
+optimum is at infinity) while leaving ``n = 32`` close to the toy's probe
+(docs/lambda_vs_n.md, 'The toy'; test
 log-loss of the baseline 0.515 vs the probe's 0.55; IMM ``r = 0.8`` 0.430 vs 0.46;
 reverse-KD ``r = 0.8`` 0.505 vs 0.51, worse as ``r`` grows); with ``tol = 1e-7`` every fit
 of the default sweep converged.
@@ -24,7 +25,7 @@ class ToyConfig:
     weights: tuple[float, ...] = (0.0, 2.0, 1.5, -1.0)
     """True logistic weights (bias, x, extra features...); d = len(weights) - 2 extras."""
     rho: float = 0.0
-    """Correlation of each extra feature with x (0: independent, IMM.md 7.1's setting)."""
+    """Correlation of each extra feature with x (0: independent, the toy's default setting)."""
     label_noise: float = 0.0
     """Probability of flipping each label."""
     num_bins: int = 4

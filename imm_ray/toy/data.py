@@ -1,8 +1,8 @@
-"""Data of the logistic-regression toy (IMM.md section 7.1).
+"""Data of the logistic-regression toy (docs/lambda_vs_n.md, 'The toy').
 
 ``x ~ N(0, 1)`` is the restricted feature; the ``d`` extra features are
 ``xb_k = rho x + sqrt(1 - rho^2) e_k`` with ``e ~ N(0, I_d)`` (``rho = 0``: independent
-of ``x``, IMM.md 7.1's setting); labels ``y ~ Bernoulli(eps + (1 - 2 eps) sigmoid(w0 +
+of ``x``, the toy's default setting); labels ``y ~ Bernoulli(eps + (1 - 2 eps) sigmoid(w0 +
 w1 x + wb . xb))`` with label-flip probability ``eps``. Default ``w = (0, 2, 1.5, -1)``:
 Bayes accuracy 0.821, Bayes log-loss 0.387; the restricted model alone 0.715 / 0.550.
 
@@ -40,7 +40,7 @@ class ToyProblem:
     weights: tuple[float, ...] = (0.0, 2.0, 1.5, -1.0)
     """(bias w0, weight of x, weights of the extra features); d = len(weights) - 2."""
     rho: float = 0.0
-    """Correlation of each extra feature with x, in (-1, 1); 0 is IMM.md 7.1's setting."""
+    """Correlation of each extra feature with x, in (-1, 1); 0 is the toy's default setting."""
     label_noise: float = 0.0
     """Probability of flipping each label, in [0, 0.5)."""
 

@@ -1,4 +1,8 @@
-"""Modified Kneser-Ney bigram against a dense brute-force implementation (IMM.md 7.2)."""
+"""Modified Kneser-Ney bigram against a dense brute-force implementation.
+
+The model and its formulas: docs/lm_ptb.md, 'The restricted model: a Kneser-Ney bigram',
+and :mod:`imm_ray.restricted.kneser_ney`.
+"""
 
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ def test_reference_log_losses_are_the_documented_ones():
 
 
 def test_the_consistency_story_at_moderate_n():
-    """IMM.md 7.1 at n = 32 (20 seeds): IMM at r = 0.9 beats the baseline, reverse-KD gets
-    worse as r grows past its optimum, IMM does not."""
+    """The toy's probe at n = 32 (20 seeds; docs/lambda_vs_n.md, 'The toy'): IMM at r = 0.9
+    beats the baseline, reverse-KD gets worse as r grows past its optimum, IMM does not."""
     seeds, n = range(20), 32
     mean = lambda m, r: sum(train_cell(CFG, FIT, m, n, seeds, r, interpolate=False)[0][
         "test_log_loss"]) / len(seeds)
