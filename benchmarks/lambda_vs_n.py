@@ -88,9 +88,13 @@ def run_sweep(extra: list[str], quick: bool, name: str, keep: str | None) -> dic
                    if (lines := p.read_text().splitlines())]
         cpu = sum(r.get("fit/cpu_seconds", 0.0) for r in results)
         rows = sum(1 for _ in open(exp / "lambda_vs_n.csv")) - 1
+        # as a terminal shows it: a progress line redrawn with \r counts once
+        shown_lines = [ln for ln in (proc.stdout + proc.stderr).split("\n")
+                       if ln.rsplit("\r", 1)[-1].strip()]
     shown = " ".join(f"'{a}'" if " " in a else a for a in cmd[2:]).replace(tmp, "<storage>")
     return {"command": f"python sweeps/lambda_vs_n.py {shown}", "trials": len(results),
             "rows": rows, "wall_seconds": round(wall, 1),
+            "console_lines": len(shown_lines),
             "trial_cpu_seconds": round(cpu, 1),
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()]}

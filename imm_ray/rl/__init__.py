@@ -13,6 +13,8 @@ environment ``MountainGrid-v0`` is known to gymnasium and to Tune (also on worke
 Submodules import each other, never this package, so there is no import cycle.
 """
 
+import logging
+
 from ray import tune
 
 from imm_ray.rl import restricted, views
@@ -22,6 +24,17 @@ from imm_ray.rl.ppo import IMMPPO, IMMPPOConfig
 
 tune.register_trainable("IMMPG", IMMPG)
 tune.register_trainable("IMMPPO", IMMPPO)
+
+
+def _drop_new_api_stack_notice(record: logging.LogRecord) -> bool:
+    # RLlib warns "You are running <Algo> on the new API stack!" once per algorithm and
+    # process. IMMPG/IMMPPO exist only on that stack (their Learner is the extension
+    # point), so the notice tells an IMM user nothing; every other message is kept.
+    return "on the new API stack!" not in record.getMessage()
+
+
+logging.getLogger("ray.rllib.algorithms.algorithm_config").addFilter(
+    _drop_new_api_stack_notice)
 
 __all__ = ["IMMPG", "IMMPGConfig", "IMMPPO", "IMMPPOConfig", "make_mountain_grid",
            "restricted", "views"]

@@ -32,6 +32,12 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+def trial_dirname(trial) -> str:
+    """``<trainable>_<trial id>``: Tune's default appends the whole config (over 150
+    characters for a grid of dicts); the config is in each trial's ``params.json``."""
+    return f"{trial.trainable_name}_{trial.trial_id}"
+
+
 def run_tuner(
     trainable: Callable,
     param_space: Mapping[str, Any],
@@ -74,7 +80,8 @@ def run_tuner(
         tuner = tune.Tuner(trainable, param_space=dict(param_space), tune_config=tune.TuneConfig(
             metric=metric, mode=mode, search_alg=search_alg, scheduler=scheduler,
             num_samples=num_samples, max_concurrent_trials=args.max_concurrent,
-            reuse_actors=getattr(args, "reuse_actors", True)),
+            reuse_actors=getattr(args, "reuse_actors", True),
+            trial_dirname_creator=trial_dirname),
             run_config=run_config(args, checkpoint_config, callbacks))
     print(f"experiment: {path}", flush=True)
     INTERRUPTED.clear()

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from console_budget import assert_quiet_console, console_lines  # noqa: F401 (re-exported)
+
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("reliability_drivers.py")
 
@@ -36,19 +38,3 @@ def run_driver(*args, cwd, timeout: float = 300, env=None) -> subprocess.Complet
     return run_sweep([DRIVER, *args], cwd, timeout, env)
 
 
-def console_lines(output: str) -> list[str]:
-    """The lines a terminal would show: each ``\\r`` redraw replaces its line."""
-    return [line.rsplit("\r", 1)[-1] for line in output.split("\n") if line.strip("\r ")]
-
-
-def assert_quiet_console(proc: subprocess.CompletedProcess, budget: int) -> list[str]:
-    """At most ``budget`` lines; ``results:``/``plot:`` last (no Ray line after them);
-    no Tune box or per-trial config, no ANSI colour codes. Returns the lines."""
-    lines = console_lines(proc.stdout)
-    text = "\n".join(lines)
-    assert len(lines) <= budget, f"{len(lines)} lines > {budget}:\n{text[-3000:]}"
-    outputs = [i for i, ln in enumerate(lines) if ln.startswith(("results:", "plot:"))]
-    assert outputs and outputs == list(range(outputs[0], len(lines))), text[-3000:]
-    for noise in ("╭", "Trial status", "started with configuration", "\x1b[", "(pid="):
-        assert noise not in text, f"{noise!r} in the console:\n{text[-3000:]}"
-    return lines

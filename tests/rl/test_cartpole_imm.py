@@ -46,6 +46,19 @@ def test_immppo_uses_rllibs_default_ppo_module():
     assert type(module).__name__ == "DefaultPPOTorchRLModule"
 
 
+def test_policy_logits_skip_the_critic_and_equal_forward_train():
+    from imm_ray.rl.learner import policy_logits
+
+    module = learner().module[DEFAULT_MODULE_ID]
+    obs = torch.randn(9, 4)
+    calls = []
+    hook = module.encoder.critic_encoder.register_forward_hook(lambda *a: calls.append(1))
+    fast = policy_logits(module, obs)
+    assert not calls  # the critic encoder did not run
+    hook.remove()
+    assert fast.shape == (9, 2) and torch.equal(fast, logits_of(module, obs))
+
+
 def test_imm_term_equals_core_imm_loss_over_the_spliced_observations():
     lrn = learner()
     module, setup = lrn.module[DEFAULT_MODULE_ID], lrn.imm_setups[DEFAULT_MODULE_ID]

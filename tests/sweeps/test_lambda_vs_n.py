@@ -4,6 +4,7 @@ end-to-end runs through Tune on a local Ray (--quick, --search optuna, kill + --
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from console_budget import assert_quiet_console
 
 from imm_ray import core
 from imm_ray.lambda_vs_n import cli
@@ -136,10 +138,15 @@ def check_csv(path, expected):
     return df
 
 
+BUDGET_LAMBDA = 35
+"""Console lines the quiet --quick run may print (30 measured)."""
+
+
 @pytest.mark.slow
 def test_quick_run_through_tune_writes_every_row_and_the_plots(tmp_path):
     proc = run(["--quick"], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert_quiet_console(proc, budget=BUDGET_LAMBDA)
     (csv,), pngs = outputs(proc.stdout)
     check_csv(csv, expected_rows((2, 8, 32), QUICK_RATIOS, 10))
     assert len(pngs) == 3
@@ -157,6 +164,9 @@ def test_quick_run_through_tune_writes_every_row_and_the_plots(tmp_path):
     resolved = json.loads(next(Path(csv).parent.glob(
         "train_lambda_cell_*/checkpoint_*/resolved_config.json")).read_text())
     assert resolved["seeds"] == 10 and resolved["toy"]["test_size"] == 5000
+    trial_dirs = [p.name for p in Path(csv).parent.glob("train_*") if p.is_dir()]
+    assert len(trial_dirs) == 12, trial_dirs  # <trainable>_<trial id>, no config string
+    assert all(re.fullmatch(r"train_lambda_cell_[0-9a-f]+_\d{5}", d) for d in trial_dirs)
 
 
 @pytest.mark.slow

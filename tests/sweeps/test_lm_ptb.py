@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from console_budget import assert_quiet_console
 
 from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir
 from imm_ray.lm.grid import LMGrid, grid_points, trial_config
@@ -122,6 +123,10 @@ def ptb_slice(root: Path, lines=(3000, 300, 300)) -> Path:
     return root
 
 
+BUDGET_LM = 40
+"""Console lines the quiet --quick run may print (the tables of 4 trials and 3 plot lines)."""
+
+
 @pytest.mark.slow
 def test_quick_sweep_writes_csv_rows_and_plots(tmp_path):
     if not PTB_DIR.is_dir():
@@ -134,6 +139,7 @@ def test_quick_sweep_writes_csv_rows_and_plots(tmp_path):
            "--data-dir", str(data), "--train-fractions", "0.5", "--restricted-data", "same"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert_quiet_console(proc, budget=BUDGET_LM)
     lines = proc.stdout.strip().splitlines()
     csv = Path(next(line for line in lines if line.startswith("results: ")).split(": ", 1)[1])
     plots = [Path(line.split(": ", 1)[1]) for line in lines if line.startswith("plot: ")]

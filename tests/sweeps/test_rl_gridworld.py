@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from console_budget import assert_quiet_console
 
 from imm_ray.rl import grid_report
 from imm_ray.rl.grid_trainable import (
@@ -167,11 +168,16 @@ imm_argmax,10,1,0.2,0.25,2.5574833879555356"""
 """The --quick CSV's first rows on main before the package refactor (same seeds)."""
 
 
+BUDGET_GRID = 22
+"""Console lines the quiet --quick run may print (17 measured)."""
+
+
 @pytest.mark.slow
 def test_quick_sweep_end_to_end(tmp_path):
     out = run_script("--quick", "--storage-path", str(tmp_path), "--name", "quick",
                      cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert_quiet_console(out, budget=BUDGET_GRID)
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("results: ") and lines[-1].startswith("plot: ")
     csv = Path(lines[-2].removeprefix("results: "))

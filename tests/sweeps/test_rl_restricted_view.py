@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from console_budget import assert_quiet_console
 
 from imm_ray.rl import view_report
 from imm_ray.rl.view_sweep import check_sweep, plan_trials
@@ -99,11 +100,16 @@ def test_a_bad_flag_stops_the_script_before_ray_starts(tmp_path):
     assert "step 1" not in out.stdout
 
 
+BUDGET_VIEW = 55
+"""Console lines the quiet --quick run may print (49 measured: four tables of 7 configs)."""
+
+
 @pytest.mark.slow
 def test_quick_sweep_end_to_end_and_resume_reruns_nothing(tmp_path):
     out = run_script("--quick", "--storage-path", str(tmp_path), "--name", "quick",
                      cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert_quiet_console(out, budget=BUDGET_VIEW)
     lines = out.stdout.strip().splitlines()
     assert lines[-2].startswith("results: ") and lines[-1].startswith("plot: ")
     rows = pd.read_csv(lines[-2].removeprefix("results: "))
