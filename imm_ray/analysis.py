@@ -221,6 +221,22 @@ def write_csv(df: pd.DataFrame, path, required: Sequence[str] = ()) -> str:
     return os.fspath(path)
 
 
+def markdown_grid(frame: pd.DataFrame, row_key: str, col_key: str, cell, *, rows=None,
+                  columns=None, corner: str | None = None) -> str:
+    """A markdown table: a line per ``row_key`` value (``rows``: order and subset, default
+    order of appearance), a column per ``col_key`` value (default sorted); each cell is
+    ``cell(record)`` of the first record of ``frame`` with that pair, "" where none."""
+    rows = list(dict.fromkeys(frame[row_key])) if rows is None else list(rows)
+    columns = sorted(frame[col_key].unique()) if columns is None else list(columns)
+    first = {(r[row_key], r[col_key]): r for _, r in frame[::-1].iterrows()}
+    lines = [f"| {corner or row_key} | " + " | ".join(str(c) for c in columns) + " |",
+             "|" + "---|" * (len(columns) + 1)]
+    for r in rows:
+        cells = [cell(first[(r, c)]) if (r, c) in first else "" for c in columns]
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def best_table(rows: pd.DataFrame, group: Sequence[str], choose: str, select: str,
                report: Sequence[str], mode: str = "min",
                confidence: float = 0.95) -> pd.DataFrame:

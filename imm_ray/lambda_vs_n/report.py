@@ -145,20 +145,13 @@ def _ci(mean, lo, hi, digits=3) -> str:
 
 def best_markdown(best: pd.DataFrame, sizes, metric: str = "test_log_loss") -> str:
     """Markdown table: per n, each method's best ratio and ``metric`` with its 95% CI."""
-    methods = [m for m in ORDER if m in set(best.method)]
-    lines = ["| n | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-    for n in sizes:
-        cells = []
-        for m in methods:
-            r = best[(best.method == m) & (best.n == n)]
-            if r.empty:
-                cells.append("")
-                continue
-            r = r.iloc[0]
-            value = _ci(r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
-            cells.append(value if m in FIXED else f"r={r.ratio:.3g}: {value}")
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(r) -> str:
+        value = _ci(r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+        return value if r.method in FIXED else f"r={r.ratio:.3g}: {value}"
+
+    return analysis.markdown_grid(best, "n", "method", cell, rows=sizes,
+                                  columns=[m for m in ORDER if m in set(best.method)])
 
 
 def degradation_markdown(deg: pd.DataFrame) -> str:
@@ -199,8 +192,8 @@ def print_summary(tables: dict, rows: pd.DataFrame) -> None:
     if cmp_ is not None:
         sep = cmp_[cmp_.separated]["n"].tolist()
         worse = cmp_[cmp_.gain < -1e-9]["n"].tolist()  # r = 0 refits differ by rounding
-        print(f"\nimm beats none with non-overlapping 95% CIs at n = {sep or 'nowhere'}; "
-              f"imm is worse than none at n = {worse or 'nowhere'}")
+        print(f"\nimm beats none with non-overlapping 95% CIs at {_sizes(sep)}; "
+              f"imm is worse than none (mean) at {_sizes(worse)}")
     deg = tables["degradation"]
     if not deg.empty:
         shown = deg[deg.n.isin(tables["show"])]
@@ -250,3 +243,8 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _sizes(sizes: list) -> str:
+    """``n = [2, 8]``, or ``no size`` for an empty list."""
+    return f"n = {sizes}" if sizes else "no size"

@@ -51,38 +51,22 @@ def paired(rows: pd.DataFrame, metric: str = "mean_return") -> pd.DataFrame:
 
 def markdown_table(agg: pd.DataFrame) -> str:
     """``| config | b1 | b2 | ...`` with ``mean [lo, hi]`` cells."""
-    budgets = sorted(agg.iterations.unique())
-    lines = ["| config | " + " | ".join(str(n) for n in budgets) + " |",
-             "|" + "---|" * (len(budgets) + 1)]
-    for config in config_order(agg.config):
-        cells = []
-        for n in budgets:
-            hit = agg[(agg.config == config) & (agg.iterations == n)]
-            cells.append("" if hit.empty else f"{hit['mean'].iloc[0]:.0f} "
-                         f"[{hit.ci_low.iloc[0]:.0f}, {hit.ci_high.iloc[0]:.0f}]")
-        lines.append(f"| {config} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return analysis.markdown_grid(
+        agg, "config", "iterations", rows=config_order(agg.config),
+        cell=lambda r: f"{r['mean']:.0f} [{r.ci_low:.0f}, {r.ci_high:.0f}]")
 
 
 def paired_table(diffs: pd.DataFrame) -> str:
     """``| config | b1 | ...`` with ``diff [lo, hi]`` cells (``*`` where the CI excludes 0)."""
     if diffs.empty:
         return "(no paired comparisons: fewer than 2 seeds)"
-    budgets = sorted(diffs.iterations.unique())
-    lines = ["| config - none | " + " | ".join(str(n) for n in budgets) + " |",
-             "|" + "---|" * (len(budgets) + 1)]
-    for config in config_order(diffs.config):
-        cells = []
-        for n in budgets:
-            hit = diffs[(diffs.config == config) & (diffs.iterations == n)]
-            if hit.empty:
-                cells.append("")
-                continue
-            r = hit.iloc[0]
-            star = "*" if r.ci_low > 0 or r.ci_high < 0 else ""
-            cells.append(f"{r['diff']:+.0f} [{r.ci_low:+.0f}, {r.ci_high:+.0f}]{star}")
-        lines.append(f"| {config} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(r) -> str:
+        star = "*" if r.ci_low > 0 or r.ci_high < 0 else ""
+        return f"{r['diff']:+.0f} [{r.ci_low:+.0f}, {r.ci_high:+.0f}]{star}"
+
+    return analysis.markdown_grid(diffs, "config", "iterations", cell,
+                                  rows=config_order(diffs.config), corner="config - none")
 
 
 def summary_text(rows: pd.DataFrame, restricted: dict) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from imm_ray.checks import interval
+
 
 def _scalar(value):
     """numpy scalars, 0-d arrays and 0-d tensors -> Python scalars; else unchanged."""
@@ -44,9 +46,9 @@ def as_float(name: str, value, low: float | None = None, high: float | None = No
              low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as a finite ``float`` in the given interval, or ValueError naming ``name``."""
     value = _scalar(value)
-    interval = _interval(low, high, low_open, high_open)
+    allowed = _interval(low, high, low_open, high_open)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number{interval}, got "
+        raise ValueError(f"{name} must be a finite number{allowed}, got "
                          f"{type(value).__name__} {value!r}")
     value = float(value)
     bad = not math.isfinite(value)
@@ -55,7 +57,7 @@ def as_float(name: str, value, low: float | None = None, high: float | None = No
     if high is not None:
         bad |= value >= high if high_open else value > high
     if bad:
-        raise ValueError(f"{name} must be a finite number{interval}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number{allowed}, got {value!r}")
     return value
 
 
@@ -83,20 +85,12 @@ def as_names(name: str, values, allow_empty: bool = True) -> tuple[str, ...]:
 
 
 def _range(low, high) -> str:
-    if low is not None and high is not None:
-        return f" in [{low}, {high}]"
-    if low is not None:
-        return f" >= {low}"
-    if high is not None:
-        return f" <= {high}"
-    return ""
+    return _interval(low, high, False, False)
 
 
 def _interval(low, high, low_open, high_open) -> str:
+    """`` in [0, 1)``, `` >= 1`` ... for messages (empty when unbounded)."""
     if low is None and high is None:
         return ""
-    if high is None:
-        return f" {'>' if low_open else '>='} {low:g}"
-    if low is None:
-        return f" {'<' if high_open else '<='} {high:g}"
-    return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    text = interval(low, high, low_open, high_open)
+    return f" in {text}" if low is not None and high is not None else f" {text}"
