@@ -73,3 +73,24 @@ def test_every_plot_the_docs_show_is_committed_under_docs():
             if tracked:  # a git checkout (CI's is one): the file must be committed
                 assert str(path.relative_to(ROOT)) in tracked, f"{target} is not committed"
     assert "docs/lambda_vs_n_schedules.json" in tracked or not tracked
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_python_objects_exist(page):
+    """Every `imm_ray.x.y` the page names imports (a module) or is an attribute of one."""
+    import importlib
+
+    missing = []
+    for name in sorted(set(re.findall(r"`(imm_ray(?:\.\w+)+)", page.read_text()))):
+        parts, obj = name.split("."), None
+        for i in range(len(parts), 0, -1):  # the longest importable prefix
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr, None)
+        if obj is None:
+            missing.append(name)
+    assert not missing, f"{page.name} names objects that do not exist: {missing}"
