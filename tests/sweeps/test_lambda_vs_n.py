@@ -164,6 +164,22 @@ def test_quick_run_through_tune_writes_every_row_and_the_plots(tmp_path):
     resolved = json.loads(next(Path(csv).parent.glob(
         "train_lambda_cell_*/checkpoint_*/resolved_config.json")).read_text())
     assert resolved["seeds"] == 10 and resolved["toy"]["test_size"] == 5000
+    # the in-process runner (no Ray) gives the same rows from the trial's resolved config
+    from imm_ray.config import from_dict
+    from imm_ray.lambda_vs_n import local
+    from imm_ray.tabular.config import FitConfig
+    from imm_ray.toy.config import ToyConfig
+
+    mine = local.run_toy(from_dict(ToyConfig, resolved["toy"]), sizes=(resolved["n"],),
+                         ratios=resolved["ratios"], methods=(resolved["method"],),
+                         seeds=resolved["seeds"], fit=from_dict(FitConfig, resolved["fit"]),
+                         progress=False)
+    mine = mine[mine.method == resolved["method"]]  # a none cell also yields interpolate
+    tune_rows = rows[(rows.method == resolved["method"]) & (rows.n == resolved["n"])].sort_values(
+        ["ratio", "seed"])
+    assert len(mine) == len(tune_rows) > 0
+    assert np.allclose(mine.sort_values(["ratio", "seed"]).test_log_loss, tune_rows.test_log_loss,
+                       rtol=1e-9, atol=1e-12)
     trial_dirs = [p.name for p in Path(csv).parent.glob("train_*") if p.is_dir()]
     assert len(trial_dirs) == 12, trial_dirs  # <trainable>_<trial id>, no config string
     assert all(re.fullmatch(r"train_lambda_cell_[0-9a-f]+_\d{5}", d) for d in trial_dirs)
