@@ -45,6 +45,7 @@ from imm_ray.sweep.resume import (
 )
 from imm_ray.sweep.run import (
     describe_error,
+    finished_rows,
     reserve_experiment,
     run_tuner,
     save_sweep_args,
@@ -59,6 +60,6 @@ __all__ = [
     "output_dir", "parse_sweep_args", "print_outputs", "probe_address", "report",
     "reserve_experiment", "resolve_name", "resume_command", "run_tuner", "save_sweep_args",
     "shutdown_ray_quietly", "start_local_ray", "sweep_parser", "trial_device",
-    "trial_errors", "trial_resources", "use_original_settings", "validate_common",
+    "finished_rows", "trial_errors", "trial_resources", "use_original_settings", "validate_common",
     "write_trial_files",
 ]

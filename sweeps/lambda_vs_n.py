@@ -39,7 +39,7 @@ import os
 import sys
 from dataclasses import asdict
 
-from imm_ray import analysis, tune_cli
+from imm_ray import tune_cli
 from imm_ray.lambda_vs_n import report
 from imm_ray.lambda_vs_n.cli import Run, parse_args
 from imm_ray.lambda_vs_n.config import LambdaSweepConfig
@@ -101,25 +101,6 @@ def optuna_search(sweep: LambdaSweepConfig, sizes):
 # --------------------------------------------------------------------------- report
 
 
-def load_rows(result_grid, args):
-    """One row per (method, ratio, n, seed) from every finished trial (with ``trial_id``)."""
-    if result_grid.num_errors:
-        print(f"warning: {result_grid.num_errors} trial(s) failed:")
-        for err in result_grid.errors:
-            print(f"  {type(err).__name__}: {str(err).strip().splitlines()[-1][:300]}")
-    try:
-        rows = analysis.load_rows(result_grid)
-    except ValueError as e:
-        raise SystemExit(f"no results yet ({e}); continue with: {resume_command(args)}") from e
-    return rows[[*ROW_FIELDS, "trial_id"]].sort_values(["method", "n", "ratio", "seed"],
-                                                       ignore_index=True)
-
-
-def resume_command(args) -> str:
-    return (f"python sweeps/lambda_vs_n.py --resume --name {args.name} "
-            f"--storage-path {args.storage_path}")
-
-
 def partial_note(rows, run: Run, args) -> str | None:
     """A warning when some trials have no rows (an interrupted sweep), else None."""
     sweep = run.sweep
@@ -129,13 +110,14 @@ def partial_note(rows, run: Run, args) -> str | None:
     if done >= expected:
         return None
     return (f"warning: PARTIAL results ({done} of {expected} trials finished); continue "
-            f"with: {resume_command(args)}")
+            f"with: {tune_cli.resume_command(args)}")
 
 
 def main(argv=None) -> int:
     args, run = parse_args(argv, __doc__.splitlines()[0])  # 1. configs, validated before Ray starts
     result_grid = run_sweep(args, run)             # 2. Tuner: a trial per (method, n)
-    rows = load_rows(result_grid, args)            # 3. one row per (method, ratio, n, seed)
+    rows = tune_cli.finished_rows(                 # 3. one row per (method, ratio, n, seed)
+        result_grid, args, [*ROW_FIELDS, "trial_id"], ["method", "n", "ratio", "seed"])
     partial = partial_note(rows, run, args)
     rows = rows.drop(columns="trial_id")
     refs = reference_log_loss(run.toy) if run.toy else {}

@@ -50,6 +50,7 @@ from imm_ray.rl import grid_report
 from imm_ray.rl.grid_trainable import (
     CONFIGS,
     PLAN_FIELDS,
+    ROW_FIELDS,
     GridTrialConfig,
     plan_sweep,
     train_rl_gridworld,
@@ -128,7 +129,8 @@ def run_sweep(args, plans: list[dict]):
 def main(argv=None) -> int:
     args, sweep, plans = parse_args(argv)          # 1. config, every trial checked
     result_grid = run_sweep(args, plans)           # 2. Tuner: a trial per (config, group)
-    rows = grid_report.load_rows(result_grid)      # 3. one row per (config, epochs, seed)
+    rows = tune_cli.finished_rows(                 # 3. one row per (config, epochs, seed)
+        result_grid, args, ROW_FIELDS, ["config", "epochs", "seed"])
     out = tune_cli.output_dir(args)                # 4. tables, checks, CSV, plot
     write = grid_report.write_search if sweep.lambda_search else grid_report.write_figure
     csv, figs = write(rows, out)

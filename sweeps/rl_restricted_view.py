@@ -41,6 +41,7 @@ from imm_ray.rl.view_sweep import check_sweep, plan_trials, train_restricted_pol
 from imm_ray.rl.view_trainable import (
     METHODS,
     PLAN_FIELDS,
+    ROW_FIELDS,
     ViewTrialConfig,
     check_trial,
     train_view,
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
     for plan in plans:                                 # 3. the checkpoints fit every trial
         check_trial(replace(trial, **plan))
     result_grid = run_sweep(args, trial, plans)        # 4. step 2: the Tuner
-    rows = view_report.load_rows(result_grid)          # 5. rows -> tables, CSV, plot
+    rows = tune_cli.finished_rows(                     # 5. rows -> tables, CSV, plot
+        result_grid, args, ROW_FIELDS, ["config", "iterations", "seed"])
     rows = rows[rows.method.isin(sweep.methods)]
     csv, figs = view_report.write_outputs(rows, restricted, tune_cli.output_dir(args),
                                           trial.env)

@@ -21,9 +21,15 @@ from imm_ray.rl import restricted, views
 from imm_ray.rl.gridworld import make_mountain_grid
 from imm_ray.rl.pg import IMMPG, IMMPGConfig
 from imm_ray.rl.ppo import IMMPPO, IMMPPOConfig
+from imm_ray.rl.registry import keep_registered
 
-tune.register_trainable("IMMPG", IMMPG)
-tune.register_trainable("IMMPPO", IMMPPO)
+
+def _register_algorithms() -> None:
+    tune.register_trainable("IMMPG", IMMPG)
+    tune.register_trainable("IMMPPO", IMMPPO)
+
+
+keep_registered(_register_algorithms)
 
 
 def _drop_new_api_stack_notice(record: logging.LogRecord) -> bool:

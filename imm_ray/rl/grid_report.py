@@ -149,17 +149,6 @@ def search_text(table: pd.DataFrame, schedule, fit: dict, reference) -> str:
     return "\n".join(lines)
 
 
-def load_rows(result_grid) -> pd.DataFrame:
-    """One row per (config, epochs, seed) from every finished trial."""
-    for err in result_grid.errors:
-        print(f"warning: trial failed: {type(err).__name__}: {str(err).splitlines()[-1][:300]}")
-    try:
-        rows = analysis.load_rows(result_grid)
-    except ValueError as e:  # no trial has written its rows
-        raise SystemExit(f"{e}; continue with --resume") from e
-    return rows[list(ROW_FIELDS)].sort_values(["config", "epochs", "seed"], ignore_index=True)
-
-
 def write_search(rows: pd.DataFrame, out: Path) -> tuple[str, list[str]]:
     """--lambda-search: best ratio per size, fitted schedule (JSON), table, plot."""
     table = search_table(rows)

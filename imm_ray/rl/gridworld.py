@@ -35,6 +35,7 @@ from imm_ray.metrics import EVAL_MEAN_RETURN
 from imm_ray.restricted import pomdp as P
 from imm_ray.rl.induced import EnumeratedEstimator
 from imm_ray.rl.module import PopulationMLPModule
+from imm_ray.rl.registry import keep_registered
 from imm_ray.rl.settings import check_int, register_env_plugin, set_checked
 
 GRID_ENV = "MountainGrid-v0"
@@ -262,4 +263,4 @@ def register() -> None:
     register_env_plugin(GRID_ENV, GridPlugin())
 
 
-register()
+keep_registered(register)  # again after a Ray restart in this process

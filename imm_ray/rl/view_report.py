@@ -91,18 +91,6 @@ def plot(rows: pd.DataFrame, path, title: str = "") -> str:
     return str(path)
 
 
-def load_rows(result_grid) -> pd.DataFrame:
-    """One row per (config, iterations, seed) from every finished trial."""
-    for err in result_grid.errors:
-        print(f"warning: trial failed: {type(err).__name__}: {str(err).splitlines()[-1][:300]}")
-    try:
-        rows = analysis.load_rows(result_grid)
-    except ValueError as e:
-        raise SystemExit(f"{e}; continue with --resume") from e
-    return rows[list(ROW_FIELDS)].sort_values(["config", "iterations", "seed"],
-                                              ignore_index=True)
-
-
 def write_outputs(rows: pd.DataFrame, restricted: dict, out: Path,
                   env: str) -> tuple[str, list[str]]:
     """Summary printed; CSV of rows, summary CSV, paired CSV, plot."""

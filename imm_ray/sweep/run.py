@@ -157,6 +157,21 @@ def check_finished(grid, args: argparse.Namespace) -> None:
         fail("every trial failed; nothing to summarise", EXIT_FAILED)
 
 
+def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):
+    """Every finished trial's rows (:func:`imm_ray.analysis.load_rows`) as a DataFrame of
+    ``columns`` sorted by ``sort_by``; a failed trial is first named in one warning line.
+    No trial has rows yet: exits with the command that continues the sweep."""
+    from imm_ray import analysis
+
+    for line in trial_errors(result_grid):
+        print(f"warning: trial failed: {line}")
+    try:
+        rows = analysis.load_rows(result_grid)
+    except ValueError as e:
+        raise SystemExit(f"no results yet ({e}); continue with: {resume_command(args)}") from e
+    return rows[list(columns)].sort_values(list(sort_by), ignore_index=True)
+
+
 def trial_errors(result_grid) -> list[str]:
     """One line per failed trial: ``<trial folder>: <ExceptionType>: <message>``, the
     original exception from inside the trial (not Ray's wrapper), ANSI colours stripped."""
