@@ -37,7 +37,8 @@ ROW_EPOCH = {"epoch": M.EPOCH, "epoch_valid_ppl": M.EVAL_VALID_PPL, "loss_main":
 """Row column -> the per-epoch metric it holds (NaN where a method has none)."""
 ROW_FINAL = {"valid_ppl": M.VALID_PPL, "test_ppl": M.TEST_PPL,
              "n_train_tokens": M.N_TRAIN_TOKENS, "train_seconds": M.TIME_TOTAL_S}
-"""Row column -> the final metric (NaN until the trial's last epoch)."""
+"""Row column -> the final metric: ``valid_ppl``, ``test_ppl`` and ``n_train_tokens`` are NaN
+until the trial's last epoch; ``train_seconds`` is the latest ``time/total_s`` at every report."""
 
 
 def trial_rows(cfg: LMConfig, history: list[dict], final: dict) -> dict[str, list]:
