@@ -258,7 +258,10 @@ def test_ctrl_c_exits_130_with_the_resume_command_which_finishes_the_sweep(tmp_p
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
-        assert wait_for(lambda: log.exists() and "done 0" in log.read_text(), 200)
+        # "done 0" is written before the trial reports; only once trial 1 has started
+        # (one trial at a time) has Tune recorded trial 0 as finished. Interrupting
+        # between the two would rightly re-run trial 0 on resume.
+        assert wait_for(lambda: log.exists() and "start 1" in log.read_text(), 200)
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=180)
     finally:
