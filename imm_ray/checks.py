@@ -132,7 +132,10 @@ def compute_dtype(t: Tensor) -> torch.dtype:
 
 def assert_finite(value: Tensor, name: str) -> Tensor:
     """Raise :class:`NonFiniteLossError` naming ``name`` if ``value`` has NaN or inf."""
-    if not bool(torch.isfinite(value).all()):
+    # One reduction instead of isfinite's four passes: a NaN or inf anywhere makes the sum
+    # non-finite, so a finite sum proves every entry finite; a sum that overflowed (or a
+    # real NaN) gets the exact test.
+    if not bool(torch.isfinite(value.sum())) and not bool(torch.isfinite(value).all()):
         bad = value[~torch.isfinite(value)].flatten()[:3].tolist()
         raise NonFiniteLossError(f"{name} is not finite (found {bad}); stopping instead of "
                                  "propagating NaN. Lower the learning rate or lambda.")

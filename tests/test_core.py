@@ -32,13 +32,33 @@ def naive_induced(logits, weights=None):
 # ----------------------------------------------------------------------- values
 
 
+@pytest.mark.parametrize("classes", [2, 6, core.FEW_CLASSES + 4])  # both layouts
 @pytest.mark.parametrize("weighted", [False, True])
-def test_induced_log_probs_equals_probability_space_loop(weighted):
+def test_induced_log_probs_equals_probability_space_loop(weighted, classes):
     g = torch.Generator().manual_seed(0)
-    logits = torch.randn(3, 4, 5, 6, generator=g, dtype=D) * 3
+    logits = torch.randn(3, 4, 5, classes, generator=g, dtype=D) * 3
     w = rand_probs(3, 4, 5, gen=g) if weighted else None
     got = core.induced_log_probs(logits, w).exp()
     torch.testing.assert_close(got, naive_induced(logits, w), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("weights_shape", [None, (4, 5), (1, 4, 5), (5,)])
+def test_class_first_layout_equals_the_class_last_one_with_its_gradient(weights_shape,
+                                                                        monkeypatch):
+    """Few classes go class-first (core.FEW_CLASSES, for speed): same values and gradient
+    as the [..., k, C] path, with weights broadcast as documented."""
+    g = torch.Generator().manual_seed(3)
+    logits = (torch.randn(3, 4, 5, 3, generator=g, dtype=D) * 4).requires_grad_(True)
+    w = None if weights_shape is None else rand_probs(*weights_shape, gen=g)
+    p = rand_probs(3, 4, 3, gen=g)
+    results = []
+    for few in (core.FEW_CLASSES, 0):
+        monkeypatch.setattr(core, "FEW_CLASSES", few)
+        loss = core.imm_loss(logits, p, sample_weights=w)
+        (grad,) = torch.autograd.grad(loss, logits)
+        results.append((core.induced_log_probs(logits, w), loss, grad))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
 
 
 def test_imm_loss_equals_loop_and_reductions():
@@ -331,3 +351,17 @@ def test_schedules_and_make_schedule():
     bad("lambda must be a finite number >= 0", core.ConstantSchedule, -1.0)
     bad("dataset size n must be a finite number > 0", log_s.ratio, 0)
     bad("basis must be", core.RatioSchedule, 0.0, 0.1, "sqrt")
+
+
+@pytest.mark.parametrize("values,finite", [
+    ([1e308, 1e308], True),  # the sum overflows; every entry is finite
+    ([-1e308, -1e308, 1.0], True),
+    ([1.0, float("nan")], False), ([float("inf"), float("-inf")], False),
+    ([0.0, float("-inf")], False)])
+def test_assert_finite_is_exact_when_the_fast_sum_overflows(values, finite):
+    t = torch.tensor(values, dtype=D)
+    if finite:
+        assert core.assert_finite(t, "x") is t
+    else:
+        with pytest.raises(core.NonFiniteLossError, match="x is not finite"):
+            core.assert_finite(t, "x")
