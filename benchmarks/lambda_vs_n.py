@@ -2,7 +2,7 @@
 time of the default toy and real-data sweeps (Ray start-up included).
 
 Run:
-    python benchmarks/lambda_vs_n.py               # ~10 minutes on 2 cores
+    python benchmarks/lambda_vs_n.py               # ~4 minutes on 2 cores
     python benchmarks/lambda_vs_n.py --quick       # smaller batches and the --quick sweeps
     python benchmarks/lambda_vs_n.py --skip-sweep  # trainers only
 
