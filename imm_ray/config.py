@@ -38,7 +38,9 @@ T = TypeVar("T")
 
 
 def field_docs(cls) -> dict[str, str]:
-    """``{field: first line of the string literal under it}`` from the class source."""
+    """``{field: first paragraph of the string literal under it}`` from the class source
+    (lines joined, ``%`` escaped for argparse): a docstring wrapped over several lines is
+    one help sentence, not its first line cut mid-sentence."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):
@@ -49,7 +51,8 @@ def field_docs(cls) -> dict[str, str]:
         if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                 and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
                 and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = nxt.value.value.strip().splitlines()[0]
+            paragraph = nxt.value.value.strip().split("\n\n")[0]
+            docs[node.target.id] = " ".join(paragraph.split()).replace("%", "%%")
     return docs
 
 

@@ -23,6 +23,11 @@ class Example:
     """Tie embeddings."""
     data_dir: str | None = None
     """Where the data lives."""
+    share: float = 0.5
+    """Share of the rows (50%) kept for
+    training, wrapped over two lines.
+
+    A second paragraph that is not help."""
 
 
 def test_cli_flags_come_from_fields_with_docstring_help():
@@ -33,6 +38,9 @@ def test_cli_flags_come_from_fields_with_docstring_help():
     assert from_dict(Example, vars(p.parse_args([]))) == Example()
     assert "Training set size." in p.format_help()
     assert field_docs(Example)["data_dir"] == "Where the data lives."
+    help_text = " ".join(p.format_help().split())
+    assert "Share of the rows (50%) kept for training, wrapped over two lines." in help_text
+    assert "second paragraph" not in help_text
 
 
 def test_from_dict_overrides_by_name_and_rejects_unknown_fields():
