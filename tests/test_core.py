@@ -57,7 +57,7 @@ def test_class_first_layout_equals_the_class_last_one_with_its_gradient(weights_
         loss = core.imm_loss(logits, p, sample_weights=w)
         (grad,) = torch.autograd.grad(loss, logits)
         results.append((core.induced_log_probs(logits, w), loss, grad))
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
 
 
