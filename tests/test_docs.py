@@ -54,6 +54,22 @@ def test_named_files_and_links_exist(page):
     assert not missing, f"{page.name} names files that do not exist: {sorted(set(missing))}"
 
 
+def heading_slugs(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation other than ``-`` and
+    ``_`` dropped, spaces to ``-``."""
+    headings = re.findall(r"^#{1,6} +(.+?) *$", page.read_text(), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_to_a_section_name_a_heading_that_exists(page):
+    broken = []
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", page.read_text()):
+        if "://" not in target and anchor not in heading_slugs(page.parent / (target or page.name)):
+            broken.append(f"{target}#{anchor}")
+    assert not broken, f"{page.name} links to sections that do not exist: {broken}"
+
+
 def test_every_docs_page_is_linked_from_the_readme():
     readme = (ROOT / "README.md").read_text()
     unlinked = [p.name for p in PAGES[1:] if f"docs/{p.name}" not in readme]
