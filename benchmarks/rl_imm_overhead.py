@@ -4,7 +4,7 @@ Run:
     python benchmarks/rl_imm_overhead.py            # ~2 minutes on 2 cores
     python benchmarks/rl_imm_overhead.py --quick    # fewer iterations
 
-Prints one JSON object. Both algorithms train CartPole-v1 with the same settings (RLlib's
+Prints one JSON object. All variants train CartPole-v1 with the same settings (RLlib's
 default PPO module 4 -> 64 -> 64, train batch 1,000, minibatch 128, 6 epochs, 4
 vectorised sub-envs, the lean connector pipelines, one torch thread, in this process):
 
@@ -12,10 +12,13 @@ vectorised sub-envs, the lean connector pipelines, one torch thread, in this pro
 - ``immppo``: ``IMMPPOConfig`` with the IMM term, view ``select(2, 3)``, ``induced="pool"``,
   ``k=16`` (one extra ``[128 * 16, 4]`` forward and backward per minibatch) and a restricted
   policy of the same size as the step-1 ones (a 2 -> 64 -> 64 -> 2 MLP, no gradient).
+- ``immppo_every2``, ``immppo_every4``: the same with ``every=2`` and ``4`` (the term on
+  every j-th minibatch update, at the same lambda: ``--imm-every j`` of the CartPole sweep).
 
-Iterations alternate between the two algorithms (after warm-up), so a change of machine
-load hits both alike; ``ratio`` is ``immppo / ppo`` of the median seconds per iteration
-(goal <= 1.3). ``load`` is the 1-minute load average before and after.
+Iterations alternate between the algorithms (after warm-up), so a change of machine
+load hits all alike; ``ratio`` is ``immppo / ppo`` of the median seconds per iteration
+(goal <= 1.3), ``ratio_every2`` and ``ratio_every4`` the same for the amortised ones.
+``load`` is the 1-minute load average before and after.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import time
 
 import torch
 
+EVERY = (2, 4)
+"""The amortised variants measured besides the IMM term on every update."""
 SETTINGS = {"train_batch_size_per_learner": 1000, "minibatch_size": 128, "num_epochs": 6,
             "lr": 1e-3}
 
@@ -41,7 +46,7 @@ def restricted_mlp():
     return from_module(net, 2, input_shape=(2,), outputs="logits")
 
 
-def build(config, imm: bool):
+def build(config, imm: bool, every: int = 1):
     from imm_ray.rl.connectors import lean_env_runner_settings
     from imm_ray.rl.views import select
 
@@ -53,7 +58,7 @@ def build(config, imm: bool):
               .debugging(seed=0))
     if imm:
         config.imm(restricted_view=select(2, 3), restricted_policy=restricted_mlp(),
-                   induced="pool", k=16, imm_lambda=0.5)
+                   induced="pool", k=16, imm_lambda=0.5, every=every)
     return config.build_algo()
 
 
@@ -85,13 +90,16 @@ def main(argv=None) -> None:
 
     tune_cli.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
     load0 = os.getloadavg()[0]
-    algos = {"ppo": build(PPOConfig(), imm=False), "immppo": build(IMMPPOConfig(), imm=True)}
+    algos = {"ppo": build(PPOConfig(), imm=False), "immppo": build(IMMPPOConfig(), imm=True),
+             **{f"immppo_every{j}": build(IMMPPOConfig(), imm=True, every=j) for j in EVERY}}
     out = timed_alternating(algos, iterations, warmup=2)
     for algo in algos.values():
         algo.stop()
-    out["ratio"] = round(out["immppo"]["median_s_per_iteration"]
+    for name, key in (("immppo", "ratio"),
+                      *((f"immppo_every{j}", f"ratio_every{j}") for j in EVERY)):
+        out[key] = round(out[name]["median_s_per_iteration"]
                          / out["ppo"]["median_s_per_iteration"], 3)
-    out["settings"] = {**SETTINGS, "k": 16, "induced": "pool", "envs": 4}
+    out["settings"] = {**SETTINGS, "k": 16, "induced": "pool", "envs": 4, "every": [1, *EVERY]}
     out["load"] = {"before": load0, "after": os.getloadavg()[0], "cores": os.cpu_count()}
     ray.shutdown()
     print(json.dumps(out, indent=2))

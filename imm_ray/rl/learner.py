@@ -12,6 +12,10 @@
   each batch observation against ``Pbar`` of its restricted context (the per-sample
   baseline the paper argues against). Logged as ``loss/reverse_kd``.
 
+With ``config.imm(every=j)`` the term is added on every ``j``-th minibatch update of a
+module only (counted by this learner from its build), at the same lambda: the RL twin of
+the LM trainer's ``imm_every``, a ``1/j`` share of the term's cost.
+
 The main loss is logged as ``loss/main``, all under the module id. Reduction over batch
 rows follows the main loss (the host's ``reduce_rows``): a masked mean for PPO, a sum over
 population members of per-member means for IMMPG. Rows outside the loss mask (PPO's
@@ -95,6 +99,7 @@ class IMMLearner(TorchLearner):
     def build(self) -> None:
         super().build()
         self.imm_setups = {}
+        self.imm_updates = {}  # module id -> minibatch updates seen (for ``every``)
         for module_id in self.module.keys():
             setup = self.config.get_config_for_module(module_id).resolve_imm()
             module = self.module[module_id].unwrapped()
@@ -120,13 +125,20 @@ class IMMLearner(TorchLearner):
         per_row = reverse_kd_loss(logits, restricted, reduction="none")  # [B]
         return self.reduce_rows(module_id, batch, per_row)
 
+    def imm_due(self, module_id: str) -> bool:
+        """Whether this update of ``module_id`` gets the term (every ``every``-th, from the
+        first); counts the update."""
+        seen = self.imm_updates.get(module_id, 0)
+        self.imm_updates[module_id] = seen + 1
+        return seen % self.imm_setups[module_id].every == 0
+
     @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         loss = super().compute_loss_for_module(
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
         self.metrics.log_value((module_id, LOSS_MAIN), loss.detach(), window=1)
         setup = self.imm_setups[module_id]
-        if setup.imm_lambda == 0:
+        if setup.imm_lambda == 0 or not self.imm_due(module_id):
             return loss
         if setup.method == "reverse_kd":
             extra, name = self.reverse_kd_term(module_id, batch, fwd_out), LOSS_REVERSE_KD

@@ -141,7 +141,10 @@ class CallablePolicy:
     def probs(self, restricted_contexts: Tensor) -> Tensor:
         x = torch.as_tensor(restricted_contexts)
         if isinstance(self.fn, torch.nn.Module):
-            self.fn.to(x.device)
+            # Module.to walks every parameter on each call: move only when needed.
+            param = next(self.fn.parameters(), None)
+            if param is not None and param.device != x.device:
+                self.fn.to(x.device)
             x = x.float() if x.is_floating_point() else x
         out = torch.as_tensor(self.fn(x))
         if out.shape != (*x.shape[:1], self.num_classes):

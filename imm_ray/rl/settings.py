@@ -9,6 +9,7 @@ registry of environment plug-ins. Shared by ``IMMPGConfig`` and ``IMMPPOConfig``
         induced="pool",            # "pool" | "neighbours" | "binned" | "enumerated" | object
         k=16, pool_size=None, bins=8,   # estimator settings (imm_ray.rl.induced)
         method="imm",              # or "reverse_kd": per-sample CE(Pbar(.|x_i), Q(.|s_i))
+        every=1,                   # the term on every j-th minibatch update (amortised)
         imm_lambda=0.25,           # float, or a schedule spec for imm_ray.core.make_schedule
         dataset_size=None,         # n (iterations) a schedule is evaluated at
         interpolate_ratio=None,    # evaluation-time (1 - r) Q + r Pbar baseline
@@ -81,6 +82,8 @@ class IMMSetup:
     imm_lambda: float
     method: str
     interpolate_ratio: float | None
+    every: int = 1
+    """The term is added on every ``every``-th minibatch update of the module."""
 
     def context(self, obs):
         """Restricted context of full observations (the estimator's, else the view's)."""
@@ -92,7 +95,7 @@ class IMMSetup:
 IMM_DEFAULTS = {"imm_restricted_policy": None, "imm_restricted_view": None,
                 "imm_induced": None, "imm_k": 16, "imm_pool_size": None, "imm_bins": 8,
                 "imm_method": "imm", "imm_lambda": 0.0, "imm_dataset_size": None,
-                "imm_interpolate_ratio": None}
+                "imm_interpolate_ratio": None, "imm_every": 1}
 
 
 def is_search_space(value) -> bool:
@@ -192,6 +195,7 @@ CHECKS = {
     "imm_lambda": check_lambda,
     "imm_dataset_size": lambda v: check_int("dataset_size", v, 1, allow_none=True),
     "imm_interpolate_ratio": lambda v: check_ratio("interpolate_ratio", v),
+    "imm_every": lambda v: check_int("every", v, 1),
 }
 """Config attribute -> checker returning the value to store (numbers made Python)."""
 
@@ -214,13 +218,13 @@ class IMMConfigMixin:
     def imm(self, *, restricted_policy=NotProvided, restricted_view=NotProvided,
             induced=NotProvided, k=NotProvided, pool_size=NotProvided, bins=NotProvided,
             method=NotProvided, imm_lambda=NotProvided, dataset_size=NotProvided,
-            interpolate_ratio=NotProvided):
+            interpolate_ratio=NotProvided, every=NotProvided):
         """Set the IMM term (see the module docstring); returns the config."""
         set_checked(self, CHECKS, {
             "imm_restricted_policy": restricted_policy, "imm_restricted_view": restricted_view,
             "imm_induced": induced, "imm_k": k, "imm_pool_size": pool_size, "imm_bins": bins,
             "imm_method": method, "imm_lambda": imm_lambda, "imm_dataset_size": dataset_size,
-            "imm_interpolate_ratio": interpolate_ratio})
+            "imm_interpolate_ratio": interpolate_ratio, "imm_every": every})
         return self
 
     def imm_lambda_value(self) -> float:
@@ -254,7 +258,7 @@ class IMMConfigMixin:
             raise ValueError("restricted_policy needs restricted_view (what it sees of an "
                              "observation), e.g. imm_ray.rl.views.select(2, 3)")
         return IMMSetup(restricted, view, estimator, imm_lambda, self.imm_method,
-                        None if ratio is None else float(ratio))
+                        None if ratio is None else float(ratio), self.imm_every)
 
     def _restricted(self, plugin):
         spec = self.imm_restricted_policy

@@ -50,6 +50,8 @@ class ViewTrialConfig:
     """Induced-policy estimator: pool, neighbours or binned."""
     k: int = 16
     """Extended observations per batch row."""
+    imm_every: int = 1
+    """IMM and reverse-KD terms on every j-th minibatch update (1: every update)."""
     pool_size: int | None = None
     """Pool: None = the minibatch the loss sees; N = FIFO buffer of the last N rows."""
     bins: int = 8
@@ -86,7 +88,7 @@ class ViewTrialConfig:
 
 def check_trial(trial: ViewTrialConfig) -> None:
     """Raise ValueError naming the flag for any setting that would fail in the trial."""
-    for name in ("k", "bins", "train_batch", "minibatch", "num_epochs", "hidden",
+    for name in ("k", "imm_every", "bins", "train_batch", "minibatch", "num_epochs", "hidden",
                  "envs_per_runner", "eval_episodes", "checkpoint_every"):
         _check_int(f"--{name.replace('_', '-')}", getattr(trial, name))
     if trial.pool_size is not None:
@@ -176,7 +178,7 @@ def build_config(trial: ViewTrialConfig, gpus: float = 0.0):
 
     imm = {} if trial.method == "none" else {
         "restricted_policy": restricted_policy(trial, trial.restricted),
-        "imm_lambda": trial.imm_lambda, "method": trial.method}
+        "imm_lambda": trial.imm_lambda, "method": trial.method, "every": trial.imm_every}
     return (IMMPPOConfig().environment(trial.env)
             .env_runners(num_env_runners=0, num_envs_per_env_runner=trial.envs_per_runner,
                          **lean_env_runner_settings())

@@ -85,6 +85,26 @@ def test_loss_adds_lambda_times_the_imm_term_and_logs_both():
     assert float(logged[LOSS_IMM]) == pytest.approx(imm.item(), rel=1e-5)
 
 
+def test_every_adds_the_term_on_every_jth_update_only():
+    cfg = IMMPGConfig().environment("MountainGrid-v0").imm(restricted_policy="argmax",
+                                                          imm_lambda=0.5, every=3)
+    learner = cfg.build_learner(env=gym.make("MountainGrid-v0"))
+    module = learner.module[DEFAULT_MODULE_ID]
+    batch = {Columns.OBS: torch.tensor([1, 2, 3, 70]), Columns.ACTIONS: torch.tensor([0, 1, 2, 3]),
+             Columns.RETURNS_TO_GO: torch.tensor([1.0, 0.5, 0.0, 2.0])}
+    fwd = module.forward_train(batch)
+    totals = [learner.compute_loss_for_module(module_id=DEFAULT_MODULE_ID,
+                                              config=learner.config, batch=batch,
+                                              fwd_out=fwd).item() for _ in range(7)]
+    logp = torch.log_softmax(fwd[Columns.ACTION_DIST_INPUTS], -1)[torch.arange(4), batch[
+        Columns.ACTIONS]]
+    main = -(logp * batch[Columns.RETURNS_TO_GO]).mean().item()
+    with_imm = main + 0.5 * learner.imm_term(DEFAULT_MODULE_ID, batch).item()
+    expected = [with_imm if u % 3 == 0 else main for u in range(7)]
+    assert totals == pytest.approx(expected, rel=1e-6)
+    assert with_imm != pytest.approx(main)
+
+
 def test_population_members_are_independent():
     cfg = grid_population_config(4)
     env = gym.make_vec("MountainGrid-v0", num_envs=4, vectorization_mode="vector_entry_point",
@@ -132,6 +152,9 @@ def test_bad_configuration_fails_at_build_time(config_class, imm, message, ray_l
     (dict(imm_lambda=-1), "imm_lambda must be a finite number >= 0"),  # RLlib's -1 marker
     (dict(interpolate_ratio=1.5), r"interpolate_ratio must be in \[0, 1\]"),
     (dict(imm_lambda="linear"), "unknown schedule preset 'linear'"),
+    (dict(every=0), "every must be an integer >= 1, got 0"),
+    (dict(every=-1), "every must be an integer >= 1, got -1"),  # RLlib's -1 marker
+    (dict(every=2.5), "every"),
 ])
 @pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
 def test_bad_values_fail_when_set(config_class, imm, message):
