@@ -102,12 +102,17 @@ class ModulePolicy:
         from ray.rllib.core.columns import Columns
 
         x = torch.as_tensor(restricted_contexts)
-        module = self.module
-        device = next(module.parameters()).device
-        if device != x.device:
-            module.to(x.device)
-        out = module.forward_inference({Columns.OBS: x.float()})
+        _move_to(self.module, x.device)
+        out = self.module.forward_inference({Columns.OBS: x.float()})
         return torch.softmax(out[Columns.ACTION_DIST_INPUTS].float(), dim=-1)
+
+
+def _move_to(module: torch.nn.Module, device: torch.device) -> None:
+    """Put ``module`` on the contexts' device (the learner's); ``Module.to`` walks every
+    parameter, so it runs only when the first parameter is elsewhere."""
+    param = next(module.parameters(), None)
+    if param is not None and param.device != device:
+        module.to(device)
 
 
 def from_checkpoint(path, module_id: str = "default_policy") -> ModulePolicy:
@@ -141,10 +146,7 @@ class CallablePolicy:
     def probs(self, restricted_contexts: Tensor) -> Tensor:
         x = torch.as_tensor(restricted_contexts)
         if isinstance(self.fn, torch.nn.Module):
-            # Module.to walks every parameter on each call: move only when needed.
-            param = next(self.fn.parameters(), None)
-            if param is not None and param.device != x.device:
-                self.fn.to(x.device)
+            _move_to(self.fn, x.device)
             x = x.float() if x.is_floating_point() else x
         out = torch.as_tensor(self.fn(x))
         if out.shape != (*x.shape[:1], self.num_classes):
