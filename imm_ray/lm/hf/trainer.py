@@ -47,6 +47,11 @@ from imm_ray.lm.histories import HistorySampler
 from imm_ray.lm.noising import BigramNoiser
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision logits to float32 for a reduction; float32/64 unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class IMMTrainer(Trainer):
     """``Trainer`` with IMM / reverse-KD / noising; settings: :class:`TrainerSettings`."""
 
@@ -100,7 +105,7 @@ class IMMTrainer(Trainer):
         outputs = model(**inputs)
         logits = outputs.logits[:, :-1]  # [B, T-1, V]
         flat, ok, t = logits.reshape(-1, logits.shape[-1]), valid.reshape(-1), targets.reshape(-1)
-        main_sum = torch.nn.functional.cross_entropy(flat[ok].float(), t[ok], reduction="sum")
+        main_sum = torch.nn.functional.cross_entropy(upcast(flat[ok]), t[ok], reduction="sum")
         loss = main_sum / denom
         if training:
             self._track(M.LOSS_MAIN, main_sum.detach() / ok.sum().clamp(min=1))
@@ -116,7 +121,8 @@ class IMMTrainer(Trainer):
         self.loss_is_scaled_for_ga = True
         procs = self.accelerator.num_processes
         scale = procs if self.args.average_tokens_across_devices and procs > 1 else 1
-        total = torch.as_tensor(num_items_in_batch, device=valid.device, dtype=torch.float32)
+        exact = torch.float32 if valid.device.type == "mps" else torch.float64  # share of a sum
+        total = torch.as_tensor(num_items_in_batch, device=valid.device, dtype=exact)
         return scale * n_local / total, total / scale
 
     def _extra(self, model, loss, flat, prev, ok, share, imm_due, serialized):
