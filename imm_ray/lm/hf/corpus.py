@@ -137,6 +137,11 @@ def read_splits(source, text_column: str = "text") -> dict[str, list[str]]:
     """``{split: lines}`` for every split the source has (``train`` always)."""
     if _is_datasets(source):
         return _dataset_lines(source, text_column)
+    return {s: _read_files(s, paths) for s, paths in split_files(source).items()}
+
+
+def split_files(source) -> dict[str, list[Path]]:
+    """``{split: [files]}`` of a file, list of files, folder or split mapping."""
     if isinstance(source, Mapping):
         files = {s: [Path(p)] if not isinstance(p, (list, tuple)) else [Path(q) for q in p]
                  for s, p in source.items()}
@@ -155,7 +160,7 @@ def read_splits(source, text_column: str = "text") -> dict[str, list[str]]:
                          f"mapping or a datasets.Dataset, got {type(source).__name__}")
     if "train" not in files:
         raise ValueError(f"source has no training split (got {sorted(files)})")
-    return {s: _read_files(s, paths) for s, paths in files.items()}
+    return files
 
 
 def _folder_splits(root: Path) -> dict[str, list[Path]]:

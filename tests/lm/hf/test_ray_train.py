@@ -31,7 +31,7 @@ def deterministic_corpus(tmp_path, vocab=40, length=3):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("serialized_chunk", [0])
+@pytest.mark.parametrize("serialized_chunk", [0, 1])
 def test_two_workers_equal_one_worker_on_the_same_global_batch(local_ray, tmp_path,
                                                                serialized_chunk):
     """3 SGD steps with IMM (lambda 1) on the whole 4-block split: DDP over 2 gloo workers
