@@ -1,0 +1,156 @@
+"""The paper's BERT experiment: fine-tuning with the masked-LM loss brought back, and IMM.
+
+What it shows: a sequence classifier fine-tuned three ways, the paper's three rows --
+finetune (the classifier's loss), finetune+mlm (plus the masked-LM loss on the task's own
+text, one encoder shared by both heads) and finetune+mlm+imm (plus the IMM term on the
+masked positions: restricted context the token before the mask, restricted model a
+Kneser-Ney bigram on token ids, induced model from k = 5 sampled windows) -- over seeds,
+with the task's dev metric (MCC for CoLA and the PTB stand-in, F1 for MRPC, accuracy for
+the others), mean and 95% CI, and each method's paired difference to finetune+mlm.
+Offline (the default), the task is PTB acceptability (real vs corrupted PTB sentences)
+and the model a small BERT pretrained here on PTB's training split with a WordPiece
+tokenizer trained on it (both cached). docs/lm_finetune.md has the measured table and the
+command for bert-base-uncased on GLUE.
+
+Run:
+    python sweeps/lm_finetune.py                       # PTB stand-in, 3 methods x 5 seeds
+    python sweeps/lm_finetune.py --quick               # tiny random BERT, < 1 minute
+    python sweeps/lm_finetune.py --model bert-base-uncased --task cola --glue-dir glue/CoLA \\
+        --gpus-per-trial 1 --epochs 3 --lr 2e-5 --batch-size 32 --max-length 128
+
+Each Tune trial is one (method, seed) (imm_ray.experiments.lm_finetune.trainable); it
+reports once, with its row and resolved config. Ends with ``results: <csv>`` (columns
+method, task, seed, mcc, f1, accuracy, imm_lambda, k, ...) and ``plot: <png>``.
+
+Results to expect: see docs/lm_finetune.md (measured table, command, cost).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from imm_ray import sweep
+from imm_ray.config import add_dataclass_args, from_dict
+from imm_ray.experiments.lm_finetune import prepare
+from imm_ray.experiments.lm_finetune import report as ft_report
+from imm_ray.experiments.lm_finetune.trainable import (
+    METHODS,
+    ROW_FIELDS,
+    FinetuneTrialConfig,
+    train_lm_finetune,
+)
+from imm_ray.lm.data import default_data_dir
+from imm_ray.lm.hf import glue
+
+EXPERIMENT = "lm_finetune"
+PLAN_FIELDS = ("method", "seed", "model_path", "data_dir", "gpus")
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class SweepConfig:
+    """What the sweep covers (each trial's settings are FinetuneTrialConfig's flags)."""
+
+    methods: tuple[str, ...] = METHODS
+    """Methods: finetune mlm mlm_imm (the paper's three rows)."""
+    seeds: int = 5
+    """Seeds per method (seed i shares the classifier head's init across methods)."""
+    ptb_dir: str = str(default_data_dir())
+    """PTB (ptb.{train,valid,test}.txt) for ptb-bert and ptb-acceptability."""
+    n_train: int = 1000
+    """ptb-acceptability: training sentences (from PTB valid)."""
+    n_dev: int = 1000
+    """ptb-acceptability: dev sentences (from PTB test)."""
+    pretrain_steps: int = 600
+    """ptb-bert: MLM pretraining steps (batch 32, 32 tokens)."""
+
+    def __post_init__(self):
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ValueError(f"--methods must be a non-empty list from {METHODS}, got "
+                             f"{list(self.methods)}")
+        for name in ("seeds", "n_train", "n_dev", "pretrain_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+
+
+QUICK = {"model": "bert-tiny", "seeds": 2, "n_train": 64, "n_dev": 64, "epochs": 1.0,
+         "max_length": 32, "k": 2, "imm_positions": 4, "imm_length": 16}
+"""--quick: a random-weight 2-layer BERT, 64 examples, 6 trials of 4 steps."""
+
+
+def parse_args(argv=None):
+    """Flags -> (args, settings, trial); checked before Ray starts."""
+    parser = sweep.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
+    add_dataclass_args(parser, SweepConfig)
+    add_dataclass_args(parser, FinetuneTrialConfig, skip=PLAN_FIELDS)
+    if parser.parse_known_args(argv)[0].quick:
+        parser.set_defaults(**QUICK)
+    args = sweep.parse_sweep_args(parser, argv)
+    try:
+        settings = from_dict(SweepConfig, vars(args), strict=False)
+        trial = from_dict(FinetuneTrialConfig, vars(args), strict=False)
+        if trial.task != "ptb-acceptability":
+            glue.task_name(trial.task)
+    except ValueError as e:
+        parser.error(str(e))
+    return args, settings, trial
+
+
+# --------------------------------------------------------------------------- data, model
+
+
+def prepare_inputs(args, settings: SweepConfig, trial: FinetuneTrialConfig):
+    """The task and model folders (cached under <storage>/lm_finetune_cache), checked."""
+    cache = Path(args.storage_path).expanduser().resolve() / f"{EXPERIMENT}_cache"
+    os.environ.setdefault("HF_HOME", str(cache / "hf_home"))  # hub files, never $HOME
+    os.environ.setdefault("HF_DATASETS_CACHE", str(cache / "hf_datasets"))
+    try:
+        data = prepare.task_folder(trial.task, trial.glue_dir, settings.ptb_dir, cache,
+                                   settings.n_train, settings.n_dev)
+        print(f"task {trial.task}: {data}")
+        model = prepare.model_folder(trial.model, data, trial.task_name(), cache,
+                                     trial.max_length, settings.ptb_dir, settings.pretrain_steps)
+        print(f"model {trial.model}: {model}")
+        prepare.check_model(model, settings.methods, trial.max_length)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    return replace(trial, model_path=model, data_dir=data, gpus=args.gpus_per_trial)
+
+
+# --------------------------------------------------------------------------- Tuner
+
+
+def run_sweep(args, settings: SweepConfig, trial: FinetuneTrialConfig):
+    """Fit (or --resume) the Tuner: one trial per (method, seed); returns the ResultGrid."""
+    from ray import tune
+
+    fields = {k: v for k, v in asdict(trial).items() if k not in ("method", "seed")}
+    space = {**fields, "method": tune.grid_search(list(settings.methods)),
+             "seed": tune.grid_search(list(range(settings.seeds)))}
+    return sweep.run_tuner(train_lm_finetune, space, args)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def main(argv=None) -> int:
+    args, settings, trial = parse_args(argv)              # 1. config, checked before Ray
+    trial = prepare_inputs(args, settings, trial)         # 2. task + model folders (cached)
+    sweep.init_ray(args)                                  # 3. Ray, the Tuner
+    result_grid = run_sweep(args, settings, trial)
+    rows = sweep.finished_rows(result_grid, args, ROW_FIELDS, ["method", "seed"])
+    metric = glue.TASKS[trial.task_name()].metric         # 4. table, CSV, plot
+    csv, figs, text = ft_report.write_outputs(rows, metric, sweep.output_dir(args))
+    print(text)
+    sweep.print_outputs(csv, figs)
+    return 1 if result_grid.num_errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
