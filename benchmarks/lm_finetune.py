@@ -2,7 +2,7 @@
 
 One ``FinetuneTrainer`` training step (forward, backward, optimizer) on the same batches
 of a tiny BERT (``bert-tiny``: 2 x 64, random weights, WordPiece vocabulary trained on PTB
-valid) for ``finetune``, ``mlm``, ``mlm_imm`` sampled (k = 5, 16 contexts, 32-token
+valid) for ``finetune``, ``mlm``, ``mlm_imm`` sampled (k = 5, 8 contexts, 16-token
 windows) and ``mlm_imm`` in_batch; the methods are interleaved in blocks of 3 steps after
 warm-up, the median step time of each is kept. Goal: mlm_imm / mlm <= 1.5.
 
@@ -31,9 +31,9 @@ from imm_ray.lm.data import default_data_dir  # noqa: E402
 from imm_ray.lm.hf import bigram, glue  # noqa: E402
 
 RUNS = {"finetune": dict(method="finetune"), "mlm": dict(method="mlm"),
-        "mlm_imm_sampled": dict(method="mlm_imm", induced="sampled", k=5, imm_positions=16,
-                                imm_length=32),
-        "mlm_imm_in_batch": dict(method="mlm_imm", induced="in_batch", k=5, imm_positions=16)}
+        "mlm_imm_sampled": dict(method="mlm_imm", induced="sampled", k=5, imm_positions=8,
+                                imm_length=16),
+        "mlm_imm_in_batch": dict(method="mlm_imm", induced="in_batch", k=5, imm_positions=8)}
 
 
 def setup(tmp: Path, batch: int):

@@ -55,9 +55,9 @@ class FinetuneSettings:
     """IMM estimator of Qbar: sampled (k training windows, one extra forward) or in_batch."""
     k: int = 5
     """samples of the induced model per restricted context (the paper: 5)."""
-    imm_length: int = 32
+    imm_length: int = 16
     """L: tokens per sampled window (the masked token near its middle)."""
-    imm_positions: int = 16
+    imm_positions: int = 8
     """masked positions per micro-batch with an IMM term; 0: all."""
 
 
@@ -124,15 +124,39 @@ class SharedEncoderModel(torch.nn.Module):
                               **extra)
         out = SequenceClassifierOutput(loss=out.loss, logits=out.logits)
         if mlm_input_ids is not None:
-            logits = self.mlm(input_ids=mlm_input_ids, attention_mask=attention_mask,
-                              **extra).logits
-            out["mlm_logits"] = logits.reshape(-1, logits.shape[-1])[mlm_positions]
+            out["mlm_logits"] = self.mlm_logits_at(mlm_input_ids, attention_mask,
+                                                   extra.get("token_type_ids"), mlm_positions)
         if window_ids is not None:
-            wextra = {"token_type_ids": window_token_type_ids} if types else {}
-            logits = self.mlm(input_ids=window_ids, attention_mask=window_attention_mask,
-                              **wextra).logits
-            out["window_logits"] = logits[torch.arange(len(window_ids)), window_positions]
+            flat = window_positions + torch.arange(len(window_ids), device=window_ids.device) \
+                * window_ids.shape[1]
+            out["window_logits"] = self.mlm_logits_at(
+                window_ids, window_attention_mask, window_token_type_ids if types else None, flat)
         return out
+
+    def mlm_logits_at(self, ids, attention_mask, token_type_ids, positions):
+        """``[B, T]`` inputs -> ``[M, V]`` MLM logits at the ``[M]`` flat ``positions``; the
+        vocabulary projection runs on those rows only (not on every position)."""
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        hidden = self.mlm.base_model(input_ids=ids, attention_mask=attention_mask, **extra)[0]
+        logits = mlm_head(self.mlm, hidden.reshape(-1, hidden.shape[-1])[positions])
+        if logits is None:  # a family without a separate head module
+            full = self.mlm(input_ids=ids, attention_mask=attention_mask, **extra).logits
+            logits = full.reshape(-1, full.shape[-1])[positions]
+        return logits
+
+
+def mlm_head(mlm, hidden: torch.Tensor) -> torch.Tensor | None:
+    """The masked LM's head on ``[N, H]`` hidden states -> ``[N, V]`` logits, for the
+    families whose head is a module of its own (BERT ``cls``, RoBERTa ``lm_head``,
+    DistilBERT's ``vocab_*`` layers); None for others (the full forward is used)."""
+    if hasattr(mlm, "cls"):
+        return mlm.cls(hidden)
+    if hasattr(mlm, "lm_head"):
+        return mlm.lm_head(hidden)
+    if hasattr(mlm, "vocab_projector"):
+        h = mlm.vocab_layer_norm(mlm.activation(mlm.vocab_transform(hidden)))
+        return mlm.vocab_projector(h)
+    return None
 
 
 def load_shared(name: str, num_labels: int, with_mlm: bool) -> SharedEncoderModel:
