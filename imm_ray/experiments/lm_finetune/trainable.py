@@ -3,7 +3,6 @@ report the task's dev metrics once at the end (rows :data:`ROW_FIELDS`, resolved
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -40,7 +39,9 @@ class FinetuneTrialConfig(FinetuneSettings):
     threads: int = 1
     """torch threads in the trial."""
     gpus: float = 0.0
-    """GPU for the trial (the sweep's --gpus-per-trial)."""
+    """GPU for the trial (the sweep's --gpus-per-trial), or per Ray Train worker."""
+    num_workers: int = 0
+    """Ray Train workers (data-parallel DDP); 0 runs the Trainer inside the Tune trial."""
     model_path: str = ""
     """Resolved by the sweep: the folder (or hub name) the trial loads."""
     data_dir: str = ""
@@ -53,6 +54,7 @@ class FinetuneTrialConfig(FinetuneSettings):
         check_number(self, "lr", low=0.0, low_open=True)
         check_number(self, "max_length", low=8, integer=True)
         check_number(self, "threads", low=1, integer=True)
+        check_number(self, "num_workers", low=0, integer=True)
 
     def task_name(self) -> str:
         from imm_ray.lm.hf.glue import task_name
@@ -63,60 +65,41 @@ class FinetuneTrialConfig(FinetuneSettings):
         names = FinetuneSettings.__dataclass_fields__
         return {k: getattr(self, k) for k in names}
 
-
-def fit(cfg: FinetuneTrialConfig, out: str):
-    """(trainer, encoded dev split) after training."""
-    import numpy as np
-    import torch
-    from transformers import AutoTokenizer, DataCollatorWithPadding, TrainingArguments
-
-    from imm_ray.lm.hf import bigram, glue
-    from imm_ray.lm.hf.finetune import load_shared
-    from imm_ray.lm.hf.finetune_trainer import FinetuneTrainer
-
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    tok = AutoTokenizer.from_pretrained(cfg.model_path)
-    task = cfg.task_name()
-    splits = glue.read_task(cfg.data_dir, task)
-    labels = len(glue.TASKS[task].labels)
-    train, dev = (glue.encode_split(splits[s], tok, cfg.max_length, labels) for s in glue.SPLITS)
-    model = load_shared(cfg.model_path, labels, with_mlm=cfg.method != "finetune")
-    kn = None
-    if cfg.method == "mlm_imm":
-        kn = bigram(np.concatenate([np.asarray(s) for s in train.sequences()]), len(tok))
-    steps = int(np.ceil(len(train) / cfg.batch_size) * cfg.epochs)
-    args = TrainingArguments(output_dir=out, seed=cfg.seed, max_steps=steps,
-                             per_device_train_batch_size=cfg.batch_size,
-                             per_device_eval_batch_size=64, learning_rate=cfg.lr,
-                             warmup_steps=max(steps // 10, 1), lr_scheduler_type="linear",
-                             logging_steps=max(steps // 5, 1), save_strategy="no",
-                             report_to=[], disable_tqdm=True, use_cpu=cfg.gpus == 0,
-                             dataloader_num_workers=0)
-    trainer = FinetuneTrainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
-                              processing_class=tok, data_collator=DataCollatorWithPadding(tok),
-                              restricted=kn, **cfg.settings())
-    trainer.train()
-    return trainer, dev
+    def run_config(self) -> dict:
+        """The dict :mod:`imm_ray.lm.hf.finetune_run` takes."""
+        workers = max(self.num_workers, 1)
+        if self.batch_size % workers:
+            raise ValueError(f"--batch-size {self.batch_size} must be a multiple of "
+                             f"--num-workers {self.num_workers}")
+        return dict(model_path=self.model_path, data_dir=self.data_dir, task=self.task_name(),
+                    seed=self.seed, max_length=self.max_length, settings=self.settings(),
+                    training_args=dict(per_device_train_batch_size=self.batch_size // workers,
+                                       per_device_eval_batch_size=64, learning_rate=self.lr,
+                                       lr_scheduler_type="linear", epochs=self.epochs,
+                                       use_cpu=self.gpus == 0, dataloader_num_workers=0))
 
 
 def train_lm_finetune(config: dict) -> None:
     """Tune trainable: ``config`` holds :class:`FinetuneTrialConfig` fields."""
+    import torch
+
     from imm_ray import sweep
-    from imm_ray.lm.hf import glue
+    from imm_ray.lm.hf import finetune_run
 
     cfg = from_dict(FinetuneTrialConfig, config)
+    torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        trainer, dev = fit(cfg, out)
-        preds = trainer.predict(dev).predictions.argmax(-1)
-    metrics = glue.task_metrics(preds, [f["labels"] for f in dev])
-    row = {"method": cfg.method, "task": cfg.task, "seed": cfg.seed, **metrics,
-           "imm_lambda": cfg.imm_lambda if cfg.method == "mlm_imm" else 0.0,
-           "k": cfg.k if cfg.method == "mlm_imm" and cfg.induced == "sampled" else 0,
+    run = cfg.run_config()
+    metrics = (finetune_run.fit_ray(run, cfg.num_workers, cfg.gpus) if cfg.num_workers
+               else finetune_run.run_in_process(run))
+    imm = cfg.method == "mlm_imm"
+    row = {"method": cfg.method, "task": cfg.task, "seed": cfg.seed,
+           **{m: metrics[m] for m in ("mcc", "f1", "accuracy")},
+           "imm_lambda": cfg.imm_lambda if imm else 0.0,
+           "k": cfg.k if imm and cfg.induced == "sampled" else 0,
            "mlm_weight": cfg.mlm_weight if cfg.method != "finetune" else 0.0,
-           "induced": cfg.induced if cfg.method == "mlm_imm" else "-",
-           "steps": trainer.state.global_step, "train_seconds": time.perf_counter() - start}
+           "induced": cfg.induced if imm else "-", "steps": metrics["steps"],
+           "train_seconds": time.perf_counter() - start}
     sweep.report({k: float(v) for k, v in row.items() if not isinstance(v, str)},
                  rows={k: [row[k]] for k in ROW_FIELDS}, resolved=cfg)
 

@@ -29,7 +29,7 @@ import inspect
 from dataclasses import dataclass
 
 import torch
-from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import ModelOutput
 
 from imm_ray.core import check_real
 from imm_ray.lm.hf import mlm_imm
@@ -80,6 +80,17 @@ def check_settings(s: FinetuneSettings) -> None:
 # --------------------------------------------------------------------------- the model
 
 
+@dataclass
+class SharedEncoderOutput(ModelOutput):
+    """The classifier's ``loss`` and ``logits`` ``[B, C]``; ``mlm_logits`` ``[M, V]`` and
+    ``window_logits`` ``[W, V]`` when asked for (a ``ModelOutput``, so DDP rebuilds it)."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    mlm_logits: torch.Tensor | None = None
+    window_logits: torch.Tensor | None = None
+
+
 def is_masked_lm(model) -> bool:
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
@@ -122,7 +133,7 @@ class SharedEncoderModel(torch.nn.Module):
         extra = {"token_type_ids": token_type_ids} if types else {}
         out = self.classifier(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
                               **extra)
-        out = SequenceClassifierOutput(loss=out.loss, logits=out.logits)
+        out = SharedEncoderOutput(loss=out.loss, logits=out.logits)
         if mlm_input_ids is not None:
             out["mlm_logits"] = self.mlm_logits_at(mlm_input_ids, attention_mask,
                                                    extra.get("token_type_ids"), mlm_positions)
