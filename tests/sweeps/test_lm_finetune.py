@@ -61,6 +61,8 @@ def test_missing_glue_dir_and_model_without_mlm_head(tmp_path):
         tmp_path / "gpt2")
     with pytest.raises(ValueError, match="--model .* has no masked-LM head"):
         prepare.check_model(str(tmp_path / "gpt2"), ("finetune", "mlm"), 32)
+    with pytest.raises(ValueError, match="--max-length 2000 is above --model"):
+        prepare.check_model(str(tmp_path / "gpt2"), ("finetune",), 2000)
 
 
 def test_stand_in_splits_share_no_sentence(tmp_path):

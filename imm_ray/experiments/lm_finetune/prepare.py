@@ -63,6 +63,12 @@ def check_model(path: str, methods, max_length: int) -> None:
     if set(methods) - {"finetune"} and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         raise ValueError(f"--model {path!r} ({config.model_type}) has no masked-LM head, which "
                          "the methods mlm and mlm_imm need")
+    positions = getattr(config, "max_position_embeddings", None)
+    if config.model_type == "roberta" and positions is not None:
+        positions -= 2  # RoBERTa's positions start after the padding id
+    if positions is not None and max_length > positions:
+        raise ValueError(f"--max-length {max_length} is above --model {path!r}'s "
+                         f"{positions} positions")
     tok = AutoTokenizer.from_pretrained(path)
     if len(tok) > config.vocab_size:
         raise ValueError(f"--model {path!r}: tokenizer vocabulary ({len(tok)}) is larger than "
