@@ -94,7 +94,7 @@ class TrialConfig:
                     settings=self.settings(),
                     training_args=dict(per_device_train_batch_size=self.batch_size // workers,
                                        per_device_eval_batch_size=32, learning_rate=self.lr,
-                                       weight_decay=self.weight_decay, warmup_ratio=0.05,
+                                       weight_decay=self.weight_decay, warmup_steps=0.05,
                                        lr_scheduler_type="cosine", logging_steps=50,
                                        save_strategy="no", use_cpu=self.gpus_per_worker == 0,
                                        dataloader_num_workers=0, **steps))
