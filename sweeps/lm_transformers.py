@@ -36,6 +36,7 @@ from imm_ray.experiments.lm_transformers.cli import parse_args, trial_dicts
 from imm_ray.experiments.lm_transformers.data import prepare
 from imm_ray.experiments.lm_transformers.trainable import ROW_FIELDS, train_lm_transformers
 from imm_ray.lm.hf.ray_train import check_workers
+from imm_ray.sweep.run import fail
 
 
 def prepare_data(args):
@@ -52,8 +53,11 @@ def run(args, trials, prepared):
     from ray import tune
 
     sweep.init_ray(args)
-    if args.num_workers:  # all of a trial's workers must fit beside it
-        check_workers(args.num_workers, 1.0, args.gpus_per_worker)
+    if args.num_workers:  # all of a trial's workers must fit on the cluster
+        try:
+            check_workers(args.num_workers, 1.0, args.gpus_per_worker)
+        except ValueError as e:
+            fail(str(e))
     space = {"trial": tune.grid_search(trial_dicts(trials, prepared)),
              "n_positions": max(args.block_size, args.imm_length)}
     return sweep.run_tuner(train_lm_transformers, space, args, metric="valid_ppl", mode="min",
