@@ -33,7 +33,7 @@ import sys
 from imm_ray import sweep
 from imm_ray.experiments.lm_transformers import plots, report
 from imm_ray.experiments.lm_transformers.cli import parse_args, trial_dicts
-from imm_ray.experiments.lm_transformers.data import prepare
+from imm_ray.experiments.lm_transformers.data import bigram_ppls, prepare
 from imm_ray.experiments.lm_transformers.trainable import ROW_FIELDS, train_lm_transformers
 from imm_ray.lm.hf.ray_train import check_workers
 from imm_ray.sweep.run import fail
@@ -72,9 +72,9 @@ def main(argv=None) -> int:
     rows = sweep.finished_rows(grid, args, ROW_FIELDS,          # 4. one row per trial
                                ["train_fraction", "method", "estimator", "imm_lambda", "seed"])
     out = sweep.output_dir(args)
-    bigram = {"valid": prepared.bigram_valid_ppl, "test": prepared.bigram_test_ppl}
+    bigram = bigram_ppls(prepared, args.eval_tokens)          # on the evaluated tokens
     csv, text = report.write(rows, out, bigram)                 # 5. table, CSV, plot
-    png = plots.plot(rows, out, prepared.bigram_test_ppl)
+    png = plots.plot(rows, out, bigram["test"])
     print(text)
     sweep.print_outputs(csv, [png])
     return 1 if grid.num_errors else 0
