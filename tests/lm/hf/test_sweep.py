@@ -66,3 +66,14 @@ def test_bad_flags_stop_before_any_work(text_dir, tmp_path, flags, match, capsys
     with pytest.raises(SystemExit):
         parse_args("test", base + flags)
     assert match in capsys.readouterr().err
+
+
+def test_docs_metrics_lists_exactly_the_csv_columns():
+    import re
+
+    from imm_ray.experiments.lm_transformers.trainable import ROW_FIELDS
+
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    part = text.split("### Hugging Face LM", 1)[1].split("\n#", 1)[0]
+    names = re.findall(r"^\| `([^`]+)` \|", part, flags=re.M)
+    assert names == list(ROW_FIELDS)
