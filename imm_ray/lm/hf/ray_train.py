@@ -13,7 +13,8 @@ computed on that shard only.
 ``config`` (a JSON-able dict): ``corpus_path`` (:meth:`TextCorpus.save`),
 ``restricted_path`` (``KneserNeyBigram.to_arrays`` as ``.npz``, or None for ``none``),
 ``model`` (built-in name or folder), ``n_positions``, ``dropout``, ``seed``,
-``train_fraction``, ``eval_tokens`` (0: whole valid / test splits), ``settings`` (:class:`~imm_ray.lm.hf.checks.TrainerSettings` fields),
+``train_fraction``, ``eval_tokens`` (0: whole valid / test splits), ``settings``
+(:class:`~imm_ray.lm.hf.checks.TrainerSettings` fields),
 ``training_args`` (``TrainingArguments`` fields).
 """
 
@@ -29,7 +30,6 @@ import numpy as np
 from imm_ray.lm.hf.configs import build_model
 from imm_ray.lm.hf.corpus import TextCorpus
 from imm_ray.restricted.kneser_ney import KneserNeyBigram
-
 
 METRICS_FILE = "final_metrics.json"
 
