@@ -16,10 +16,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def run(args, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "IMM_RAY_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    out = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, *args, "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout[proc.stdout.index("{"):])
+    return json.loads(out.read_text())
 
 
 @pytest.mark.slow
