@@ -10,6 +10,15 @@
 - The POMDP policies of :mod:`imm_ray.restricted.pomdp` (tables) implement the protocol
   already.
 
+Continuous (``Box``) actions (``ContinuousRestrictedModel``: ``action_space``,
+``sample(contexts, m) -> [B, m, *shape]``, ``mean(contexts)``): :func:`from_checkpoint`
+of an RLModule with a ``Box`` action space draws from its action distribution in the
+module's own (RLlib-normalised, ``units = "policy"``) coordinates;
+:func:`imm_ray.rl.continuous.from_gaussian_module` ``(fn, action_space)`` wraps an ``nn.Module`` returning
+``(mean, log_std)``, a ``torch.distributions`` object, or a deterministic action
+``[B, d]``, in environment units (``units = "env"``, mapped by the learner).
+``imm_ray.rl.continuous.check_continuous_setup`` is their build-time check.
+
 :func:`check_restricted_setup` is the build-time check every algorithm runs: the view fits
 the observation space, the policy has the environment's action count, and the policy
 accepts what the view produces (each message names both shapes).
@@ -115,9 +124,18 @@ def _move_to(module: torch.nn.Module, device: torch.device) -> None:
         module.to(device)
 
 
-def from_checkpoint(path, module_id: str = "default_policy") -> ModulePolicy:
-    """The restricted policy of the RLModule ``module_id`` saved under ``path``."""
-    return ModulePolicy(path, module_id)
+def from_checkpoint(path, module_id: str = "default_policy"):
+    """The restricted policy of the RLModule ``module_id`` saved under ``path``: a
+    :class:`ModulePolicy` (discrete actions) or, for a ``Box`` action space, a
+    :class:`ContinuousModulePolicy`."""
+    policy = ModulePolicy(path, module_id)
+    d = policy.module_dir
+    module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
+    if isinstance(module.action_space, gym.spaces.Box):
+        from imm_ray.rl.continuous import ContinuousModulePolicy
+
+        return ContinuousModulePolicy(path, module_id)
+    return policy
 
 
 class CallablePolicy:
@@ -173,6 +191,16 @@ def check_restricted_setup(restricted, view, obs_space: gym.Space,
     """Raise ValueError unless ``restricted`` (a RestrictedModel) and ``view`` fit the
     environment's spaces; messages name both shapes. ``view=None`` skips the view checks
     (a user estimator without a view)."""
+    from imm_ray.rl.continuous import check_continuous_setup, is_continuous
+
+    if is_continuous(restricted):
+        check_continuous_setup(restricted, view, obs_space, action_space)
+        return
+    if isinstance(action_space, gym.spaces.Box) and isinstance(restricted, RestrictedModel):
+        raise ValueError(f"restricted_policy {restricted!r} has {restricted.num_classes} "
+                         f"discrete actions but the environment's action space is "
+                         f"{action_space}; a Box needs a continuous restricted policy "
+                         "(from_checkpoint of a Box-action module, from_gaussian_module)")
     if not isinstance(restricted, RestrictedModel):
         raise ValueError(f"restricted_policy must have num_classes and probs(contexts), got "
                          f"{type(restricted).__name__}")
@@ -200,3 +228,4 @@ def check_restricted_setup(restricted, view, obs_space: gym.Space,
         raise ValueError(f"restricted_policy {restricted!r} returned shape "
                          f"{tuple(probs.shape)} for one context of shape "
                          f"{tuple(sample.shape[1:])}; expected (1, {action_space.n})")
+
