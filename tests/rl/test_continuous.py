@@ -202,3 +202,26 @@ def test_checkpoint_of_a_box_module_draws_from_its_gaussian(ray_local, tmp_path)
     assert isinstance(lrn.imm_setups[DEFAULT_MODULE_ID].restricted, ContinuousModulePolicy)
     assert torch.isfinite(lrn.imm_term(DEFAULT_MODULE_ID, {Columns.OBS: pendulum_obs(
         5, torch.Generator().manual_seed(2))}))
+
+
+def test_continuous_evaluation_is_reproducible_and_interpolation_has_both_ends():
+    from imm_ray.rl import evaluation as E
+
+    module = learner().module[DEFAULT_MODULE_ID]
+    full = E.module_actor(module)
+    pbar = E.restricted_actor(angle_policy(), VIEW)
+    obs = pendulum_obs(4, torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        mean = module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS][:, :1]
+    torch.testing.assert_close(full(obs, True), 2 * mean)  # [-1, 1] -> [-2, 2]
+    torch.testing.assert_close(pbar(obs, True), -2 * obs[:, 1:2])  # already env units
+    torch.testing.assert_close(E.interpolated_actor(full, pbar, 0.25)(obs, True),
+                               0.75 * full(obs, True) + 0.25 * pbar(obs, True))
+    runs = [E.evaluate_continuous_episodes(E.interpolated_actor(full, pbar, r), ENV, 2, seed=7,
+                                           greedy=False, max_steps=30) for r in (0.5, 0.5)]
+    np.testing.assert_array_equal(*runs)
+    for r, ends in ((0.0, full), (1.0, pbar)):  # greedy: sampling draws both policies
+        np.testing.assert_allclose(
+            E.evaluate_continuous_episodes(E.interpolated_actor(full, pbar, r), ENV, 2,
+                                           seed=7, max_steps=30),
+            E.evaluate_continuous_episodes(ends, ENV, 2, seed=7, max_steps=30), rtol=1e-6)
