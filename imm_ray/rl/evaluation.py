@@ -30,8 +30,12 @@ Policy = Callable[[Tensor], Tensor]
 
 
 def module_policy(module) -> Policy:
-    """``softmax`` of an RLModule's ``ACTION_DIST_INPUTS`` (no gradient)."""
+    """``softmax`` of an RLModule's ``ACTION_DIST_INPUTS`` (no gradient); for a ``Box``
+    action space, :func:`module_actor`."""
     from ray.rllib.core.columns import Columns
+
+    if isinstance(module.action_space, gym.spaces.Box):
+        return module_actor(module)
 
     @torch.no_grad()
     def probs(obs: Tensor) -> Tensor:
@@ -42,12 +46,20 @@ def module_policy(module) -> Policy:
 
 
 def restricted_policy_of(restricted, view) -> Policy:
-    """The restricted policy acting on full observations: ``Pbar(. | view(obs))``."""
+    """The restricted policy acting on full observations: ``Pbar(. | view(obs))`` (a
+    continuous one: :func:`restricted_actor`)."""
+    from imm_ray.rl.continuous import is_continuous
+
+    if is_continuous(restricted):
+        return restricted_actor(restricted, view)
     return lambda obs: restricted.probs(view(obs)).float()
 
 
 def interpolated(full: Policy, restricted: Policy, ratio: float) -> Policy:
-    """``(1 - ratio) Q + ratio Pbar`` of two policies on the same observations."""
+    """``(1 - ratio) Q + ratio Pbar`` of two policies on the same observations (of two
+    actors: :func:`interpolated_actor`)."""
+    if getattr(full, "is_actor", False):
+        return interpolated_actor(full, restricted, ratio)
     return lambda obs: interpolate(full(obs), restricted(obs).to(torch.float32), ratio)
 
 
@@ -69,10 +81,14 @@ def evaluate_episodes(policy: Policy, env_id: str, num_episodes: int = 10, seed:
     """``[num_episodes]`` total reward of each episode played with ``policy``.
 
     Episodes run in parallel; an episode's reward stops counting when it terminates or
-    truncates (the vector env's autoreset steps after that are discarded).
+    truncates (the vector env's autoreset steps after that are discarded). An env with
+    ``Box`` actions goes to :func:`evaluate_continuous_episodes` (``policy`` an actor).
     """
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(f"num_episodes must be an integer >= 1, got {num_episodes!r}")
+    if getattr(policy, "is_actor", False):
+        return evaluate_continuous_episodes(policy, env_id, num_episodes, seed, greedy, view,
+                                            max_steps, **env_kwargs)
     env = make_vector_env(env_id, num_episodes, view, **env_kwargs)
     generator = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=[seed + i for i in range(num_episodes)])
@@ -94,7 +110,9 @@ def evaluate_episodes(policy: Policy, env_id: str, num_episodes: int = 10, seed:
 # --------------------------------------------------------------------------- Box actions
 
 Actor = Callable[[Tensor, bool], Tensor]
-"""Box actions: ``(obs [E, ...], greedy) -> actions [E, *shape]`` in environment units."""
+"""Box actions: ``(obs [E, ...], greedy) -> actions [E, *shape]`` in environment units;
+the functions below mark theirs with ``is_actor = True`` (what the dispatching
+:func:`module_policy`, :func:`interpolated` and :func:`evaluate_episodes` read)."""
 
 
 def to_env_units(actions: Tensor, action_space, normalized: bool) -> Tensor:
@@ -118,6 +136,7 @@ def module_actor(module, normalize_actions: bool = True) -> Actor:
         a = dist.to_deterministic().sample() if greedy else dist.sample()
         return to_env_units(a, module.action_space, normalize_actions)
 
+    act.is_actor = True
     return act
 
 
@@ -130,6 +149,7 @@ def restricted_actor(restricted, view, normalize_actions: bool = True) -> Actor:
         policy_units = getattr(restricted, "units", "policy") == "policy"
         return to_env_units(a, restricted.action_space, normalize_actions and policy_units)
 
+    act.is_actor = True
     return act
 
 
@@ -145,6 +165,7 @@ def interpolated_actor(full: Actor, restricted: Actor, ratio: float) -> Actor:
         pick = torch.rand(a.shape[0]) < ratio
         return torch.where(pick.view(-1, *[1] * (a.dim() - 1)), b, a)
 
+    act.is_actor = True
     return act
 
 

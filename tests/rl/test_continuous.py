@@ -225,3 +225,15 @@ def test_continuous_evaluation_is_reproducible_and_interpolation_has_both_ends()
             E.evaluate_continuous_episodes(E.interpolated_actor(full, pbar, r), ENV, 2,
                                            seed=7, max_steps=30),
             E.evaluate_continuous_episodes(ends, ENV, 2, seed=7, max_steps=30), rtol=1e-6)
+
+
+def test_the_discrete_evaluation_entry_points_dispatch_on_box_actions():
+    from imm_ray.rl import evaluation as E
+
+    module = learner().module[DEFAULT_MODULE_ID]
+    full, pbar = E.module_policy(module), E.restricted_policy_of(angle_policy(), VIEW)
+    assert full.is_actor and pbar.is_actor and E.interpolated(full, pbar, 0.5).is_actor
+    np.testing.assert_array_equal(
+        E.evaluate_episodes(full, ENV, 2, seed=3, greedy=False, max_steps=20),
+        E.evaluate_continuous_episodes(E.module_actor(module), ENV, 2, seed=3, greedy=False,
+                                       max_steps=20))
