@@ -35,13 +35,12 @@ from pathlib import Path
 
 import torch
 
-from imm_ray.lambda_vs_n.config import DEFAULT_RATIOS
+from imm_ray.experiments.lambda_vs_n.config import DEFAULT_RATIOS, ToyConfig
+from imm_ray.experiments.lambda_vs_n.toy.trainer import cell_data as toy_cell_data
 from imm_ray.tabular.cell import cell_data
 from imm_ray.tabular.config import FitConfig, TabularConfig
 from imm_ray.tabular.data import load_table
 from imm_ray.tabular.trainer import fit_models, make_model
-from imm_ray.toy.config import ToyConfig
-from imm_ray.toy.trainer import cell_data as toy_cell_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ["--dataset", "sklearn:breast_cancer", "--target", "target", "--restricted",

@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 from imm_ray.core import imm_loss
 
 LAMBDA = 0.25
@@ -41,7 +41,7 @@ LAMBDA = 0.25
 def plain_reinforce(epochs: int, seed: int = 0) -> dict:
     """One seed of REINFORCE + IMM: MLP 121 -> 32 tanh -> 4 on the one-hot state."""
     import envs  # noqa: F401
-    from imm_ray.rl.gridworld import grid_restricted_policy
+    from imm_ray.experiments.rl_gridworld.plugin import grid_restricted_policy
 
     torch.manual_seed(seed)
     env = gym.make("MountainGrid-v0")
@@ -92,7 +92,7 @@ def timed(step, epochs: int, seeds: int, warmup: int = 2) -> dict:
 
 
 def rllib_population(epochs: int, seeds: int, lean: bool = True) -> dict:
-    from imm_ray.rl.presets import grid_population_config
+    from imm_ray.experiments.rl_gridworld.presets import grid_population_config
 
     config = grid_population_config(seeds, restricted_policy="argmax", imm_lambda=LAMBDA)
     if not lean:
@@ -111,8 +111,8 @@ def rllib_multi_module(epochs: int, seeds: int) -> dict:
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+    from imm_ray.experiments.rl_gridworld.plugin import grid_extension, grid_restricted_policy
     from imm_ray.rl import IMMPGConfig
-    from imm_ray.rl.gridworld import grid_extension, grid_restricted_policy
     from imm_ray.rl.module import PopulationMLPModule
 
     ids = [f"seed_{i}" for i in range(seeds)]
@@ -179,7 +179,7 @@ def main(argv=None) -> None:
 
     import imm_ray.rl  # noqa: F401
 
-    tune_cli.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
+    sweep.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
     GridAgents = _grid_agents_class()
     load0 = os.getloadavg()[0]
     out = {"plain": plain_reinforce(epochs * 3),

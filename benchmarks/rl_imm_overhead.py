@@ -85,10 +85,10 @@ def main(argv=None) -> None:
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from imm_ray import tune_cli
+    from imm_ray import sweep
     from imm_ray.rl import IMMPPOConfig
 
-    tune_cli.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
+    sweep.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
     load0 = os.getloadavg()[0]
     algos = {"ppo": build(PPOConfig(), imm=False), "immppo": build(IMMPPOConfig(), imm=True),
              **{f"immppo_every{j}": build(IMMPPOConfig(), imm=True, every=j) for j in EVERY}}

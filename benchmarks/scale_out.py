@@ -12,7 +12,7 @@ nodes, all on 127.0.0.1) joined through RAY_ADDRESS.
   12 / tune_s, ``wall_s`` the whole script
   (imports, Ray start or join, analysis, plots), ``nodes_used`` distinct node ids.
 - ``overhead``: ``--trivial-trials`` trials that report once and return, through
-  ``tune_cli.run_tuner``; ``fit_s_per_trial`` = Tuner.fit seconds / trials (2 run at a
+  ``sweep.run_tuner``; ``fit_s_per_trial`` = Tuner.fit seconds / trials (2 run at a
   time), i.e. what Tune itself costs per trial (scheduling, actor reset, result
   processing, experiment-state snapshots) on top of the trainable.
 
@@ -71,24 +71,24 @@ def lambda_quick(env: dict, storage: str, reuse: bool) -> dict:
 
 
 def trivial(config: dict) -> None:
-    from imm_ray import tune_cli
+    from imm_ray import sweep
 
-    tune_cli.report({"x": float(config["i"])})
+    sweep.report({"x": float(config["i"])})
 
 
 def overhead_driver(argv: list[str]) -> None:
     """Run in a subprocess: ``--trivial-trials`` trivial trials; prints JSON."""
     from ray import tune
 
-    from imm_ray import tune_cli
+    from imm_ray import sweep
 
-    p = tune_cli.sweep_parser("trivial trials", "overhead")
+    p = sweep.sweep_parser("trivial trials", "overhead")
     p.add_argument("--trials", type=int)
     args = p.parse_args(argv)
-    tune_cli.validate_common(args)
-    tune_cli.init_ray(args, logging_level="ERROR")
+    sweep.validate_common(args)
+    sweep.init_ray(args, logging_level="ERROR")
     start = time.perf_counter()
-    tune_cli.run_tuner(trivial, {"i": tune.grid_search(list(range(args.trials)))}, args)
+    sweep.run_tuner(trivial, {"i": tune.grid_search(list(range(args.trials)))}, args)
     fit = time.perf_counter() - start
     print(json.dumps({"trials": args.trials, "fit_s": round(fit, 2),
                       "fit_s_per_trial": round(fit / args.trials, 3)}))

@@ -1,7 +1,8 @@
 """imm_ray: Induced Model Matching with Ray Tune sweeps and RLlib algorithms.
 
-``from imm_ray import core`` gives the loss (pure PyTorch); the experiment packages
-(``imm_ray.toy``, ``imm_ray.lm``, ``imm_ray.rl``) and ``imm_ray.analysis`` build on it.
+``from imm_ray import core`` gives the loss (pure PyTorch). The library builds on it
+(``restricted``, ``tabular``, ``lm``, ``rl``, ``sweep``, ``analysis``); the experiments
+(``imm_ray.experiments``) build on the library (docs/architecture.md).
 """
 
 from imm_ray import core

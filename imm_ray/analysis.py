@@ -2,7 +2,7 @@
 
 Works on any imm_ray experiment, finished or still running, from a ``ResultGrid`` or
 offline from its storage path. Trials write their tidy rows (one per seed, ratio, ...)
-with :func:`imm_ray.tune_cli.report`; :func:`load_rows` reads them back with readable
+with :func:`imm_ray.sweep.report`; :func:`load_rows` reads them back with readable
 string columns (``method == "imm"``, no integer ids)::
 
     from imm_ray import analysis
@@ -50,7 +50,7 @@ def load_experiment(source) -> pd.DataFrame:
 
 def load_rows(source) -> pd.DataFrame:
     """Every trial's tidy rows (``rows.parquet`` in its latest checkpoint, written by
-    :func:`imm_ray.tune_cli.report`), concatenated, with a ``trial_id`` column.
+    :func:`imm_ray.sweep.report`), concatenated, with a ``trial_id`` column.
 
     Args:
         source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from imm_ray.tune_cli import LOOPBACK
+from imm_ray.sweep.ray_start import LOOPBACK
 
 REPO = Path(__file__).resolve().parents[1]
 CLOUD_CONFIG = REPO / "cluster.yaml"

@@ -32,7 +32,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from imm_ray.checks import as_real, check_real, is_bool
+from imm_ray.checks import as_real, check_real, is_bool, require_unique  # noqa: F401 (re-export)
 
 T = TypeVar("T")
 
@@ -160,13 +160,3 @@ def check_number(cfg, name: str, **bounds) -> None:
     """
     value = check_real(getattr(cfg, name), field_label(type(cfg), name), **bounds)
     object.__setattr__(cfg, name, value)  # frozen dataclasses too
-
-
-def require_unique(name: str, values) -> None:
-    """Raise ValueError naming ``name`` (a flag or field) if ``values`` repeats a value: a
-    repeated grid value would run identical trials and count their rows twice."""
-    seen: list = []
-    repeated = [v for v in values if v in seen or seen.append(v)]
-    if repeated:
-        raise ValueError(f"{name} must not repeat a value; {repeated!r} repeated in "
-                         f"{list(values)!r}")

@@ -1,7 +1,7 @@
 """Every metric name a trainable reports to Tune and a report reads, defined once.
 
 Trainables report scalars under these names (``tune.report``); per-seed / per-ratio rows
-go to a ``rows.parquet`` file in the trial's checkpoint (:func:`imm_ray.tune_cli.report`,
+go to a ``rows.parquet`` file in the trial's checkpoint (:func:`imm_ray.sweep.report`,
 read back by :func:`imm_ray.analysis.load_rows`), with readable string columns such as
 ``method``. ``docs/metrics.md`` documents each name.
 """
@@ -41,7 +41,7 @@ TRAIN_EPISODE_RETURN_MEAN = "train/episode_return_mean"
 
 # Bookkeeping.
 NODE_ID = "node_id"
-"""Every result: the Ray node the trial ran on (added by :func:`imm_ray.tune_cli.report`)."""
+"""Every result: the Ray node the trial ran on (added by :func:`imm_ray.sweep.report`)."""
 EPOCH = "epoch"
 """LM and RL, every report: epochs (LM, RL grid) or iterations (RL view) done; the
 one-report lambda-vs-n trials have none."""

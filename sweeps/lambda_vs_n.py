@@ -20,7 +20,7 @@ Run:
     python sweeps/lambda_vs_n.py --resume             # continue the newest interrupted sweep
 
 Each Tune trial is one (method, n) cell fitting all seeds x ratios at once
-(imm_ray.lambda_vs_n.trainable); it reports once, with its rows (string method column)
+(imm_ray.experiments.lambda_vs_n.trainable); it reports once, with its rows (string method column)
 and resolved config in its checkpoint. Ends with the summary tables, then
 ``results: <csv>`` and ``plot: <png>`` lines.
 
@@ -39,14 +39,14 @@ import os
 import sys
 from dataclasses import asdict
 
-from imm_ray import tune_cli
-from imm_ray.lambda_vs_n import report
-from imm_ray.lambda_vs_n.cli import Run, parse_args
-from imm_ray.lambda_vs_n.config import LambdaSweepConfig
-from imm_ray.lambda_vs_n.trainable import train_lambda_cell
+from imm_ray import sweep
+from imm_ray.experiments.lambda_vs_n import report
+from imm_ray.experiments.lambda_vs_n.cli import Run, parse_args
+from imm_ray.experiments.lambda_vs_n.config import LambdaSweepConfig
+from imm_ray.experiments.lambda_vs_n.toy.trainer import reference_log_loss
+from imm_ray.experiments.lambda_vs_n.trainable import train_lambda_cell
 from imm_ray.metrics import EVAL_VALID_LOG_LOSS
 from imm_ray.tabular.trainer import ROW_FIELDS
-from imm_ray.toy.trainer import reference_log_loss
 
 # --------------------------------------------------------------------------- config
 # Every flag is a field of LambdaSweepConfig (the grid: --sizes, --ratios, --methods,
@@ -62,7 +62,7 @@ def run_sweep(args, run: Run):
     """Start or join Ray, then fit (or --resume) the Tuner; returns the ResultGrid."""
     from ray import tune
 
-    tune_cli.init_ray(args)
+    sweep.init_ray(args)
     # One checkpoint per trial (its rows) makes Tune save its experiment state as soon as
     # a cell has reported, which --resume relies on; its "snapshotting triggered multiple
     # times" warning says exactly that, so it is switched off.
@@ -75,17 +75,17 @@ def run_sweep(args, run: Run):
     if run.sweep.search == "grid":
         space = {"method": tune.grid_search(list(run.sweep.methods)),
                  "n": tune.grid_search(sizes), **base}
-        return tune_cli.run_tuner(train_lambda_cell, space, args, metric=EVAL_VALID_LOG_LOSS,
+        return sweep.run_tuner(train_lambda_cell, space, args, metric=EVAL_VALID_LOG_LOSS,
                                   mode="min", checkpoint_config=keep)
     search = optuna_search(run.sweep, sizes)
-    return tune_cli.run_tuner(train_lambda_cell, base, args, metric=EVAL_VALID_LOG_LOSS,
+    return sweep.run_tuner(train_lambda_cell, base, args, metric=EVAL_VALID_LOG_LOSS,
                               mode="min", search_alg=search, num_samples=search.total_trials,
                               checkpoint_config=keep)
 
 
 def optuna_search(sweep: LambdaSweepConfig, sizes):
     """One seeded OptunaSearch over ``ratio`` per (method, n); ``none`` runs once per n."""
-    from imm_ray.lambda_vs_n.search import GroupedSearch, optuna_ratio_search
+    from imm_ray.experiments.lambda_vs_n.search import GroupedSearch, optuna_ratio_search
 
     groups = [{"method": m, "n": n} for m in sweep.methods for n in sizes]
 
@@ -110,23 +110,23 @@ def partial_note(rows, run: Run, args) -> str | None:
     if done >= expected:
         return None
     return (f"warning: PARTIAL results ({done} of {expected} trials finished); continue "
-            f"with: {tune_cli.resume_command(args)}")
+            f"with: {sweep.resume_command(args)}")
 
 
 def main(argv=None) -> int:
     args, run = parse_args(argv, __doc__.splitlines()[0])  # 1. configs, validated before Ray starts
     result_grid = run_sweep(args, run)             # 2. Tuner: a trial per (method, n)
-    rows = tune_cli.finished_rows(                 # 3. one row per (method, ratio, n, seed)
+    rows = sweep.finished_rows(                 # 3. one row per (method, ratio, n, seed)
         result_grid, args, [*ROW_FIELDS, "trial_id"], ["method", "n", "ratio", "seed"])
     partial = partial_note(rows, run, args)
     rows = rows.drop(columns="trial_id")
     refs = reference_log_loss(run.toy) if run.toy else {}
     tables = report.summarise(rows, refs)          # 4. best ratios + CIs, schedules
-    csv, figs = report.write_outputs(rows, tables, tune_cli.output_dir(args))  # 5. files
+    csv, figs = report.write_outputs(rows, tables, sweep.output_dir(args))  # 5. files
     report.print_summary(tables, rows)
     if partial:
         print(partial)
-    tune_cli.print_outputs(csv, figs)
+    sweep.print_outputs(csv, figs)
     return 1 if result_grid.num_errors or partial else 0
 
 

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import sys
 
-from imm_ray import tune_cli
+from imm_ray.experiments.lm_ptb.config import param_space
+
+from imm_ray import sweep
+from imm_ray.experiments.lm_ptb import report
+from imm_ray.experiments.lm_ptb.sweep_args import parse_args  # LMConfig + LMGrid + options as flags
+from imm_ray.experiments.lm_ptb.trainable import train_lm
 from imm_ray.lm import data as lmdata
-from imm_ray.lm import report
-from imm_ray.lm.grid import param_space
-from imm_ray.lm.sweep_args import parse_args  # LMConfig + LMGrid + options as flags
-from imm_ray.lm.train import train_lm
 
 METRIC = "eval/valid_ppl"
 
@@ -50,11 +51,11 @@ def run(args, plan, data_path: str):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    tune_cli.init_ray(args)
+    sweep.init_ray(args)
     scheduler = ASHAScheduler(max_t=args.epochs, grace_period=1) if args.asha else None
     space = param_space({**plan.fixed, "data_path": data_path}, plan.grid,
                         args.model_overrides)
-    return tune_cli.run_tuner(train_lm, space, args, metric=METRIC, mode="min",
+    return sweep.run_tuner(train_lm, space, args, metric=METRIC, mode="min",
                               scheduler=scheduler,
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
@@ -84,10 +85,10 @@ def main(argv=None) -> int:
         import ray
 
         ray.shutdown()  # flush Ray's log lines before the final results/plot lines
-    csv, plots, text = report.write(results, curves, tune_cli.output_dir(args), data_path)
+    csv, plots, text = report.write(results, curves, sweep.output_dir(args), data_path)
     print(text or "no trial finished")
     code = finish(args, errors, missing, len(plan.trials))
-    tune_cli.print_outputs(csv, plots)
+    sweep.print_outputs(csv, plots)
     return code
 
 

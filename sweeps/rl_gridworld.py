@@ -19,7 +19,8 @@ Run:
                                                         # (with --lambda-search: search)
     python sweeps/rl_gridworld.py --address auto --storage-path s3://bucket/imm
 
-Each Tune trial is one (configuration, lambda group) (imm_ray.rl.grid_trainable): an
+Each Tune trial is one (configuration, lambda group) (imm_ray.experiments.rl_gridworld.trainable):
+an
 ``IMMPG`` algorithm training all seeds at once as independent members of one population
 module, evaluated at every epoch count of the group whose ratio is the same (an n-epoch
 run is a prefix of a longer one). It reports once per epoch, checkpoints through RLlib
@@ -44,10 +45,10 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.rl import grid_report
-from imm_ray.rl.grid_trainable import (
+from imm_ray.experiments.rl_gridworld import report as grid_report
+from imm_ray.experiments.rl_gridworld.trainable import (
     CONFIGS,
     PLAN_FIELDS,
     ROW_FIELDS,
@@ -89,8 +90,8 @@ QUICK = {"epochs": (10, 20), "seeds": 4, "search_ratios": (0.0, 0.5),
 
 
 def parse_args(argv=None):
-    """Flags -> (args, sweep, plans); every trial's config is checked before Ray starts."""
-    parser = tune_cli.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
+    """Flags -> (args, settings, plans); every trial's config is checked before Ray starts."""
+    parser = sweep.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
     add_dataclass_args(parser, GridSweepConfig)
     add_dataclass_args(parser, GridTrialConfig, skip=PLAN_FIELDS)
     known = parser.parse_known_args(argv)[0]
@@ -98,13 +99,13 @@ def parse_args(argv=None):
         parser.set_defaults(**QUICK)
     if known.lambda_search:
         parser.set_defaults(experiment=SEARCH_EXPERIMENT)
-    args = tune_cli.parse_sweep_args(parser, argv)
+    args = sweep.parse_sweep_args(parser, argv)
     try:
-        sweep = from_dict(GridSweepConfig, vars(args), strict=False)
-        plans = plan_sweep(**asdict(sweep), trial_fields=vars(args))
+        settings = from_dict(GridSweepConfig, vars(args), strict=False)
+        plans = plan_sweep(**asdict(settings), trial_fields=vars(args))
     except ValueError as e:
         parser.error(str(e))
-    return args, sweep, plans
+    return args, settings, plans
 
 
 # --------------------------------------------------------------------------- Tuner
@@ -114,12 +115,12 @@ def run_sweep(args, plans: list[dict]):
     """Start or join Ray, then fit (or --resume) the Tuner; returns the ResultGrid."""
     from ray import tune
 
-    tune_cli.init_ray(args)
+    sweep.init_ray(args)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trial = from_dict(GridTrialConfig, vars(args), strict=False)
     fields = {k: v for k, v in asdict(trial).items() if k not in PLAN_FIELDS}
     space = {"plan": tune.grid_search(plans), **fields}
-    return tune_cli.run_tuner(train_rl_gridworld, space, args,
+    return sweep.run_tuner(train_rl_gridworld, space, args,
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
 
@@ -127,14 +128,14 @@ def run_sweep(args, plans: list[dict]):
 
 
 def main(argv=None) -> int:
-    args, sweep, plans = parse_args(argv)          # 1. config, every trial checked
+    args, settings, plans = parse_args(argv)          # 1. config, every trial checked
     result_grid = run_sweep(args, plans)           # 2. Tuner: a trial per (config, group)
-    rows = tune_cli.finished_rows(                 # 3. one row per (config, epochs, seed)
+    rows = sweep.finished_rows(                 # 3. one row per (config, epochs, seed)
         result_grid, args, ROW_FIELDS, ["config", "epochs", "seed"])
-    out = tune_cli.output_dir(args)                # 4. tables, checks, CSV, plot
-    write = grid_report.write_search if sweep.lambda_search else grid_report.write_figure
+    out = sweep.output_dir(args)                # 4. tables, checks, CSV, plot
+    write = grid_report.write_search if settings.lambda_search else grid_report.write_figure
     csv, figs = write(rows, out)
-    tune_cli.print_outputs(csv, figs)
+    sweep.print_outputs(csv, figs)
     return 1 if result_grid.num_errors else 0
 
 

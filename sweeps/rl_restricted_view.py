@@ -19,11 +19,13 @@ Run:
     python sweeps/rl_restricted_view.py --restricted-checkpoint PATH   # skip step 1
     python sweeps/rl_restricted_view.py --env Acrobot-v1 --view 0 1 2 3 --induced neighbours --k 8
 
-Each Tune trial is one (method, restricted checkpoint, seed) (imm_ray.rl.view_trainable):
+Each Tune trial is one (method, restricted checkpoint, seed)
+(imm_ray.experiments.rl_restricted_view.trainable):
 it trains to the largest budget, evaluates at every budget, checkpoints through RLlib and
 writes its rows (rows.parquet, string columns) and resolved config at the end. Every
 trial's config is checked in the driver (before Ray starts; the restricted checkpoints
-again once step 1 has made them). Ends with the tables (imm_ray.rl.view_report) and the
+again once step 1 has made them). Ends with the tables
+(imm_ray.experiments.rl_restricted_view.report) and the
 ``results: <csv>`` / ``plot: <png>`` lines.
 
 Results to expect: see docs/rl_restricted_view.md (measured table, command, date, load).
@@ -34,11 +36,15 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass, replace
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.rl import view_report
-from imm_ray.rl.view_sweep import check_sweep, plan_trials, train_restricted_policies
-from imm_ray.rl.view_trainable import (
+from imm_ray.experiments.rl_restricted_view import report as view_report
+from imm_ray.experiments.rl_restricted_view.steps import (
+    check_sweep,
+    plan_trials,
+    train_restricted_policies,
+)
+from imm_ray.experiments.rl_restricted_view.trainable import (
     METHODS,
     PLAN_FIELDS,
     ROW_FIELDS,
@@ -74,34 +80,34 @@ QUICK = {"seeds": 2, "budgets": (1, 2), "restricted_iterations": 2, "restricted_
 
 
 def parse_args(argv=None):
-    """Flags -> (args, sweep, trial); every trial's config is checked before Ray starts."""
-    parser = tune_cli.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
+    """Flags -> (args, settings, trial); every trial's config is checked before Ray starts."""
+    parser = sweep.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
     add_dataclass_args(parser, ViewSweepConfig)
     add_dataclass_args(parser, ViewTrialConfig, skip=PLAN_FIELDS)
     if parser.parse_known_args(argv)[0].quick:
         parser.set_defaults(**QUICK)
-    args = tune_cli.parse_sweep_args(parser, argv)
+    args = sweep.parse_sweep_args(parser, argv)
     try:
-        sweep = from_dict(ViewSweepConfig, vars(args), strict=False)
+        settings = from_dict(ViewSweepConfig, vars(args), strict=False)
         trial = from_dict(ViewTrialConfig, vars(args), strict=False)
-        check_sweep(trial, **asdict(sweep))
+        check_sweep(trial, **asdict(settings))
     except ValueError as e:
         parser.error(str(e))
-    return args, sweep, trial
+    return args, settings, trial
 
 
 # --------------------------------------------------------------------------- step 1
 
 
-def restricted_policies(args, sweep: ViewSweepConfig, trial: ViewTrialConfig) -> dict:
+def restricted_policies(args, settings: ViewSweepConfig, trial: ViewTrialConfig) -> dict:
     """The restricted checkpoints: --restricted-checkpoint, or step 1's (cached)."""
-    if sweep.restricted_checkpoint:
-        return {"given": {"path": sweep.restricted_checkpoint, "iteration": 0,
+    if settings.restricted_checkpoint:
+        return {"given": {"path": settings.restricted_checkpoint, "iteration": 0,
                           "mean_return": float("nan"), "greedy_return": float("nan")}}
-    out = tune_cli.output_dir(args) / "restricted"
+    out = sweep.output_dir(args) / "restricted"
     print(f"step 1: restricted policy on {trial.env} view {list(trial.view)} -> {out}")
-    return train_restricted_policies(trial, out, sweep.restricted_iterations,
-                                     sweep.restricted_early)
+    return train_restricted_policies(trial, out, settings.restricted_iterations,
+                                     settings.restricted_early)
 
 
 # --------------------------------------------------------------------------- Tuner
@@ -113,7 +119,7 @@ def run_sweep(args, trial: ViewTrialConfig, plans: list[dict]):
 
     fields = {k: v for k, v in asdict(trial).items() if k not in PLAN_FIELDS}
     space = {"plan": tune.grid_search(plans), **fields}
-    return tune_cli.run_tuner(train_view, space, args,
+    return sweep.run_tuner(train_view, space, args,
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
 
@@ -121,20 +127,20 @@ def run_sweep(args, trial: ViewTrialConfig, plans: list[dict]):
 
 
 def main(argv=None) -> int:
-    args, sweep, trial = parse_args(argv)              # 1. config, checked before Ray
-    tune_cli.init_ray(args)                            # 2. Ray, then step 1 (cached)
-    restricted = restricted_policies(args, sweep, trial)
-    plans = plan_trials(sweep.methods, sweep.seeds,
+    args, settings, trial = parse_args(argv)              # 1. config, checked before Ray
+    sweep.init_ray(args)                            # 2. Ray, then step 1 (cached)
+    restricted = restricted_policies(args, settings, trial)
+    plans = plan_trials(settings.methods, settings.seeds,
                         {k: v["path"] for k, v in restricted.items()})
     for plan in plans:                                 # 3. the checkpoints fit every trial
         check_trial(replace(trial, **plan))
     result_grid = run_sweep(args, trial, plans)        # 4. step 2: the Tuner
-    rows = tune_cli.finished_rows(                     # 5. rows -> tables, CSV, plot
+    rows = sweep.finished_rows(                     # 5. rows -> tables, CSV, plot
         result_grid, args, ROW_FIELDS, ["config", "iterations", "seed"])
-    rows = rows[rows.method.isin(sweep.methods)]
-    csv, figs = view_report.write_outputs(rows, restricted, tune_cli.output_dir(args),
+    rows = rows[rows.method.isin(settings.methods)]
+    csv, figs = view_report.write_outputs(rows, restricted, sweep.output_dir(args),
                                           trial.env)
-    tune_cli.print_outputs(csv, figs)
+    sweep.print_outputs(csv, figs)
     return 1 if result_grid.num_errors else 0
 
 

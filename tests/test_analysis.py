@@ -79,7 +79,7 @@ def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path
     the docstring's example reads it and recovers the best-ratio line it was built with."""
     from ray import tune
 
-    from imm_ray import tune_cli
+    from imm_ray import sweep
 
     def trial(config):  # by value: workers cannot import tests
         import numpy as np
@@ -93,16 +93,16 @@ def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path
                 for key, value in zip(rows, (method, r, n, seed,
                                              (r - best) ** 2 + 0.001 * seed), strict=True):
                     rows[key].append(value)
-        tune_cli.report({"rows": float(len(rows["seed"]))}, rows=rows)
+        sweep.report({"rows": float(len(rows["seed"]))}, rows=rows)
 
-    tune_cli.start_local_ray(num_cpus=1, logging_level="ERROR", log_to_driver=False)
+    sweep.start_local_ray(num_cpus=1, logging_level="ERROR", log_to_driver=False)
     try:
         space = {"method": tune.grid_search(["imm", "none"]),
                  "n": tune.grid_search([2, 4, 8, 16, 32])}
         tune.Tuner(trial, param_space=space, run_config=tune.RunConfig(
             storage_path=str(tmp_path), name="lambda_vs_n_x", verbose=0)).fit()
     finally:
-        tune_cli.shutdown_ray_quietly()
+        sweep.shutdown_ray_quietly()
     scope = {}
     exec(module_example(tmp_path / "lambda_vs_n_x"), scope)
     rows, best, fit = scope["rows"], scope["best"], scope["fit"]

@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 
 from imm_ray import metrics
-from imm_ray.lambda_vs_n import report as lambda_report
-from imm_ray.lm import report as lm_report
-from imm_ray.lm.train import ROW_EPOCH, ROW_FINAL, ROW_SETTINGS
-from imm_ray.rl import grid_report, view_report
-from imm_ray.rl.grid_trainable import ROW_FIELDS as GRID_FIELDS
-from imm_ray.rl.view_trainable import ROW_FIELDS as VIEW_FIELDS
+from imm_ray.experiments.lambda_vs_n import report as lambda_report
+from imm_ray.experiments.lm_ptb import report as lm_report
+from imm_ray.experiments.lm_ptb.trainable import ROW_EPOCH, ROW_FINAL, ROW_SETTINGS
+from imm_ray.experiments.rl_gridworld import report as grid_report
+from imm_ray.experiments.rl_gridworld.trainable import ROW_FIELDS as GRID_FIELDS
+from imm_ray.experiments.rl_restricted_view import report as view_report
+from imm_ray.experiments.rl_restricted_view.trainable import ROW_FIELDS as VIEW_FIELDS
 from imm_ray.tabular.trainer import ROW_FIELDS as CELL_FIELDS
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"

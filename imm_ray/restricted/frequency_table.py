@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from imm_ray.tabular.checks import as_float, as_int
+from imm_ray.checks import as_float, as_int
 
 
 def _check_rows(values: Tensor, name: str) -> None:

@@ -3,7 +3,8 @@
 Generic: nothing here knows an environment. The restricted model of the RL grid
 experiment (docs/rl_gridworld.md, 'Protocol') is the policy of an agent that sees only the
 grid column: a POMDP with the MountainGrid's dynamics (built by the grid plug-in,
-:func:`imm_ray.rl.gridworld.mountain_grid_pomdp`) whose belief over the hidden row is
+:func:`imm_ray.experiments.rl_gridworld.plugin.mountain_grid_pomdp`) whose belief over the hidden
+row is
 uniform. Solve it for alpha vectors (one per action) with the Fast Informed Bound (FIB),
 then act on utilities ``u = b . alpha``::
 
@@ -195,12 +196,3 @@ def context_of_state(pomdp: TabularPOMDP) -> np.ndarray:
     if not np.allclose(o.max(axis=1), 1.0):
         raise ValueError("context_of_state needs a deterministic observation model")
     return o.argmax(axis=1)
-
-
-def __getattr__(name: str):
-    # ``mountain_grid_pomdp`` moved to the grid plug-in; old imports keep working.
-    if name == "mountain_grid_pomdp":
-        from imm_ray.rl.gridworld import mountain_grid_pomdp
-
-        return mountain_grid_pomdp
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,15 +1,17 @@
 """RLlib algorithms with the IMM term for any discrete-action gymnasium environment;
-importing registers them (and the MountainGrid plug-in) with Tune.
+importing registers them with Tune.
 
 - ``IMMPG`` (:mod:`imm_ray.rl.pg`): REINFORCE + IMM, the paper's learner.
 - ``IMMPPO`` (:mod:`imm_ray.rl.ppo`): PPO + IMM.
 - ``config.imm(...)`` (:mod:`imm_ray.rl.settings`): restricted view
   (:mod:`imm_ray.rl.views`), restricted policy (:mod:`imm_ray.rl.restricted`),
   induced-policy estimator (:mod:`imm_ray.rl.induced`), lambda, method.
-- The grid plug-in (:mod:`imm_ray.rl.gridworld`) supplies MountainGrid's defaults.
+- :func:`~imm_ray.rl.settings.register_env_plugin`: how an environment supplies its own
+  restricted policies, estimator and module (the grid world's is
+  :mod:`imm_ray.experiments.rl_gridworld.plugin`).
 
-After ``import imm_ray.rl``, ``tune.Tuner("IMMPG", param_space=config)`` works, and the
-environment ``MountainGrid-v0`` is known to gymnasium and to Tune (also on workers).
+After ``import imm_ray.rl``, ``tune.Tuner("IMMPG", param_space=config)`` works (also on
+workers).
 Submodules import each other, never this package, so there is no import cycle.
 """
 
@@ -18,7 +20,6 @@ import logging
 from ray import tune
 
 from imm_ray.rl import restricted, views
-from imm_ray.rl.gridworld import make_mountain_grid
 from imm_ray.rl.pg import IMMPG, IMMPGConfig
 from imm_ray.rl.ppo import IMMPPO, IMMPPOConfig
 from imm_ray.rl.registry import keep_registered
@@ -42,5 +43,4 @@ def _drop_new_api_stack_notice(record: logging.LogRecord) -> bool:
 logging.getLogger("ray.rllib.algorithms.algorithm_config").addFilter(
     _drop_new_api_stack_notice)
 
-__all__ = ["IMMPG", "IMMPGConfig", "IMMPPO", "IMMPPOConfig", "make_mountain_grid",
-           "restricted", "views"]
+__all__ = ["IMMPG", "IMMPGConfig", "IMMPPO", "IMMPPOConfig", "restricted", "views"]

@@ -7,11 +7,14 @@ Adam takes one step. With ``MountainGridVectorEnv(tag_members=True)`` and the
 :class:`~imm_ray.rl.module.PopulationMLPModule`, each sub-environment drives its own
 policy, so one algorithm trains ``num_envs_per_env_runner`` independent seeds::
 
-    import imm_ray.rl
     from imm_ray.rl import IMMPGConfig
-    config = (IMMPGConfig().environment("MountainGrid-v0")
-              .imm(restricted_policy="argmax", imm_lambda=0.25))
-    algo = config.build_algo(); algo.train(); algo.evaluate_grid()
+    config = (IMMPGConfig().environment("CartPole-v1")
+              .imm(restricted_view=views.select(2, 3), restricted_policy=policy,
+                   induced="pool", k=16, imm_lambda=0.25))
+    algo = config.build_algo(); algo.train()
+
+(The grid world's ``GridIMMPG`` adds its fast evaluation:
+:mod:`imm_ray.experiments.rl_gridworld.algorithms`.)
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from ray.rllib.utils.metrics import (
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
 )
 
-from imm_ray.rl.gridworld import GridEvaluation, GridEvaluationConfig
 from imm_ray.rl.learner import IMMLearner, masked_mean, member_sum_of_means
 from imm_ray.rl.local_ray import LocalRayOnLoopback
 from imm_ray.rl.module import PopulationMLPModule, member_ids
@@ -41,14 +43,13 @@ def check_steps_per_epoch(v) -> int:
     return check_int("steps_per_epoch", v, 1)
 
 
-class IMMPGConfig(IMMConfigMixin, GridEvaluationConfig, AlgorithmConfig):
+class IMMPGConfig(IMMConfigMixin, AlgorithmConfig):
     """REINFORCE + IMM. Defaults follow the grid world's protocol (gamma 0.9, Adam lr 1e-2,
     50 steps; docs/rl_gridworld.md, 'Protocol')."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or IMMPG)
         self._init_imm()
-        self._init_grid_evaluation()
         self.steps_per_epoch = 50
         self.lr = 1e-2
         self.gamma = 0.9
@@ -67,7 +68,6 @@ class IMMPGConfig(IMMConfigMixin, GridEvaluationConfig, AlgorithmConfig):
         super().validate()
         check_steps_per_epoch(self.steps_per_epoch)
         check_learning_rate(self.lr)
-        self.validate_grid_evaluation()
         self.validate_imm()
 
     @override(AlgorithmConfig)
@@ -136,9 +136,8 @@ class PGAlgorithm(Algorithm):
         return tree.flatten([s[0] for s in sampled]), [s[1] for s in sampled]
 
 
-class IMMPG(LocalRayOnLoopback, GridEvaluation, PGAlgorithm):
-    """REINFORCE + IMM; ``evaluate_grid()`` and ``grid_evaluation(interval=...)`` on
-    MountainGrid; a loopback-only local Ray when built without one."""
+class IMMPG(LocalRayOnLoopback, PGAlgorithm):
+    """REINFORCE + IMM; a loopback-only local Ray when built without one."""
 
     @classmethod
     @override(Algorithm)

@@ -23,25 +23,22 @@ from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 
-from imm_ray.rl.gridworld import GridEvaluation, GridEvaluationConfig
 from imm_ray.rl.learner import IMMLearner, masked_mean
 from imm_ray.rl.local_ray import LocalRayOnLoopback
 from imm_ray.rl.settings import IMMConfigMixin, check_learning_rate, env_plugin
 
 
-class IMMPPOConfig(IMMConfigMixin, GridEvaluationConfig, PPOConfig):
+class IMMPPOConfig(IMMConfigMixin, PPOConfig):
     """PPO + IMM; every ``PPOConfig`` setting applies unchanged."""
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or IMMPPO)
         self._init_imm()
-        self._init_grid_evaluation()
 
     @override(PPOConfig)
     def validate(self) -> None:
         super().validate()
         check_learning_rate(self.lr)
-        self.validate_grid_evaluation()
         self.validate_imm()
 
     @override(PPOConfig)
@@ -70,9 +67,8 @@ class IMMPPOTorchLearner(IMMLearner, PPOTorchLearner):
         return masked_mean(values, batch)
 
 
-class IMMPPO(LocalRayOnLoopback, GridEvaluation, PPO):
-    """PPO with the IMM term; ``evaluate_grid()`` and ``grid_evaluation(interval=...)`` on
-    MountainGrid as in IMMPG; a loopback-only local Ray when built without one."""
+class IMMPPO(LocalRayOnLoopback, PPO):
+    """PPO with the IMM term; a loopback-only local Ray when built without one."""
 
     @classmethod
     @override(PPO)

@@ -1,7 +1,7 @@
 """The quiet console: what a sweep prints while Tune runs.
 
 By default (no ``--verbose``) a sweep prints where its experiment is stored, then ONE
-progress line that updates in place (:class:`imm_ray.tune_callbacks.ProgressCallback`,
+progress line that updates in place (:class:`imm_ray.sweep.callbacks.ProgressCallback`,
 a tqdm bar on stderr: trials done / total, running, errored, elapsed, ETA), then
 whatever the script prints (tables, ``results:`` / ``plot:``). Tune's own output is off:
 its legacy reporter at verbosity 0 prints nothing (the new output engine prints an
@@ -24,11 +24,11 @@ import threading
 
 QUIET_ENV = "IMM_RAY_QUIET"
 """Set to 1 by :func:`quiet_console` while a quiet sweep runs; the progress callback
-(:class:`imm_ray.tune_callbacks.ProgressCallback`, pickled with a restored Tuner) reads
+(:class:`imm_ray.sweep.callbacks.ProgressCallback`, pickled with a restored Tuner) reads
 it, so ``--verbose`` on a resume is honoured."""
 _TUNE_LOGGERS = ("ray.tune", "ray.train", "ray.air")
 INTERRUPTED = threading.Event()
-"""Set by :class:`imm_ray.tune_callbacks.InterruptCallback` on Ctrl-C during a fit."""
+"""Set by :class:`imm_ray.sweep.callbacks.InterruptCallback` on Ctrl-C during a fit."""
 
 
 @contextlib.contextmanager

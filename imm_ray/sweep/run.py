@@ -54,7 +54,7 @@ def run_tuner(
     """Fit a new sweep under ``<storage>/<name>``, or restore ``--resume``'s (finished
     trials are never re-run); returns the ``ResultGrid`` (see the module doc for exits).
 
-    Every result gets ``node_id`` (:class:`imm_ray.tune_callbacks.NodeIdCallback`);
+    Every result gets ``node_id`` (:class:`imm_ray.sweep.callbacks.NodeIdCallback`);
     ``callbacks`` adds Tune callbacks to a new sweep (a restored one keeps its own).
 
     Actors are reused between trials: on a 2-core machine starting a worker per trial
@@ -94,7 +94,7 @@ def run_tuner(
 def run_config(args, checkpoint_config=None, callbacks=None):
     from ray import tune
 
-    from imm_ray.tune_callbacks import InterruptCallback, NodeIdCallback, ProgressCallback
+    from imm_ray.sweep.callbacks import InterruptCallback, NodeIdCallback, ProgressCallback
 
     return tune.RunConfig(
         name=args.name, storage_path=args.storage_path,

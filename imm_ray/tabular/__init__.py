@@ -1,7 +1,8 @@
 """IMM on classification tables: generic building blocks of the lambda-vs-n experiment.
 
-Nothing here knows the toy or one dataset; the toy (:mod:`imm_ray.toy`) and real tables
-both plug into :mod:`imm_ray.tabular.trainer` through :class:`~imm_ray.tabular.trainer.CellData`.
+Nothing here knows the toy or one dataset; the toy
+(:mod:`imm_ray.experiments.lambda_vs_n.toy`) and real tables both plug into
+:mod:`imm_ray.tabular.trainer` through :class:`~imm_ray.tabular.trainer.CellData`.
 
 - :mod:`~imm_ray.tabular.data`: ``load_table`` (CSV / TSV / Parquet / DataFrame /
   ``sklearn:<name>``), checks and cleaning; ``Table``.
@@ -14,7 +15,7 @@ both plug into :mod:`imm_ray.tabular.trainer` through :class:`~imm_ray.tabular.t
 - :mod:`~imm_ray.tabular.trainer`: fit, evaluate and rows of one (method, n) cell.
 - :mod:`~imm_ray.tabular.cell`: a table's cell (restricted models per seed, ...).
 - :mod:`~imm_ray.tabular.config`: ``FitConfig``, ``TabularConfig``;
-  :mod:`~imm_ray.tabular.checks`: the scalar checks; :mod:`~imm_ray.tabular.seeding`: streams.
+  :mod:`~imm_ray.tabular.seeding`: streams.
 
 Restricted models for tables: :mod:`imm_ray.restricted.logistic`,
 :mod:`imm_ray.restricted.frequency_table`.

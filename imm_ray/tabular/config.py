@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imm_ray.tabular.checks import as_choice, as_float, as_int, as_names
+from imm_ray.checks import as_choice, as_float, as_int, as_names
 
 MODELS = ("linear", "mlp")
 RESTRICTED_SOURCES = ("aux", "train")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from imm_ray.tabular.checks import as_int
+from imm_ray.checks import as_int
 
 
 def pairs(a: Tensor, b: Tensor, index: Tensor | None) -> Tensor:

@@ -1,10 +1,10 @@
 """Sweep drivers the cluster tests run in a subprocess (``python drivers.py SCENARIO ...``),
-all built on the shared wiring (``tune_cli.sweep_parser`` / ``run_tuner``) like the real
+all built on the shared wiring (``sweep.sweep_parser`` / ``run_tuner``) like the real
 sweeps, so they join ``RAY_ADDRESS`` and honour ``--resume``, ``--max-failures``,
 ``--gpus-per-trial`` / ``--cpus-per-trial``. Each prints one ``RESULT <json>`` line.
 
 - ``resources``: two trials report what Ray gave them (resources, GPU ids, torch device,
-  node), one through ``tune_cli.report`` and one through plain ``tune.report``.
+  node), one through ``sweep.report`` and one through plain ``tune.report``.
 - ``lm_kill``: two identical LM trials; the first trial's worker process is SIGKILLed once
   its epoch-2 checkpoint is registered (a callback here); Tune retries it from there.
 - ``resume``: trials of a few checkpointed steps; each step is logged to ``--work-log``
@@ -24,16 +24,16 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 
 
 def parse(argv: list[str], experiment: str, **extra):
-    p = tune_cli.sweep_parser(experiment, experiment)
+    p = sweep.sweep_parser(experiment, experiment)
     for name, kind in extra.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=kind)
     args = p.parse_args(argv)
-    tune_cli.validate_common(args)
-    tune_cli.init_ray(args, logging_level="ERROR")
+    sweep.validate_common(args)
+    sweep.init_ray(args, logging_level="ERROR")
     return args
 
 
@@ -44,13 +44,13 @@ def report_resources(config: dict) -> None:
     """What the trial got. Trial 1 reports through plain ``tune.report`` (no node id):
     run_tuner's NodeIdCallback must add it."""
     try:
-        device = tune_cli.trial_device(config["gpus"]).type
-    except tune_cli.NoGPUError as e:  # a CUDA-less torch on the GPU node: loud, not CPU
+        device = sweep.trial_device(config["gpus"]).type
+    except sweep.NoGPUError as e:  # a CUDA-less torch on the GPU node: loud, not CPU
         device = f"{type(e).__name__}: {e}"
     bundles = tune.get_context().get_trial_resources().bundles
     node = ray.get_runtime_context().get_node_id()
     node_resources = next(n["Resources"] for n in ray.nodes() if n["NodeID"] == node)
-    report = tune_cli.report if config["i"] == 0 else tune.report
+    report = sweep.report if config["i"] == 0 else tune.report
     report({"bundles": bundles, "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
             "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": device,
             "node_resources": node_resources, "own_node_id": node})
@@ -58,7 +58,7 @@ def report_resources(config: dict) -> None:
 
 def resources(argv: list[str]) -> list[dict]:
     args = parse(argv, "resources")
-    grid = tune_cli.run_tuner(report_resources, {"gpus": args.gpus_per_trial,
+    grid = sweep.run_tuner(report_resources, {"gpus": args.gpus_per_trial,
                                                  "i": tune.grid_search([0, 1])}, args)
     keys = ("bundles", "gpu_ids", "cuda_visible", "device", "node_resources", "node_id",
             "own_node_id")
@@ -69,8 +69,9 @@ def resources(argv: list[str]) -> list[dict]:
 
 
 def lm_kill(argv: list[str]) -> list[dict]:
-    from imm_ray.lm.presets import preset_trial_config
-    from imm_ray.lm.train import train_lm
+    from imm_ray.experiments.lm_ptb.config import preset_trial_config
+
+    from imm_ray.experiments.lm_ptb.trainable import train_lm
 
     args = parse(argv, "lm_kill", data_path=str, epochs=int, kill_log=str)
     fixed = {**preset_trial_config("quick", "lstm"), "data_path": args.data_path,
@@ -78,7 +79,7 @@ def lm_kill(argv: list[str]) -> list[dict]:
              "test_tokens": 0}
     space = {**fixed, "method": "imm", "imm_lambda": 0.5, "k": 4, "train_fraction": 1.0,
              "seed": tune.grid_search([0, 0])}  # identical twins
-    grid = tune_cli.run_tuner(train_lm, space, args, metric="eval/valid_ppl", mode="min",
+    grid = sweep.run_tuner(train_lm, space, args, metric="eval/valid_ppl", mode="min",
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                               callbacks=[KillFirstTrialWorker(2, args.kill_log)])
     rows = []
@@ -124,7 +125,7 @@ def count_steps(config: dict) -> None:
             f.write(f"{config['seed']} {step + 1}\n")
         with tempfile.TemporaryDirectory() as d:
             Path(d, "step").write_text(str(step + 1))
-            tune_cli.report({"step": step + 1, "value": value},
+            sweep.report({"step": step + 1, "value": value},
                             checkpoint=tune.Checkpoint.from_directory(d))
 
 
@@ -134,7 +135,7 @@ def resume(argv: list[str]) -> list[dict]:
     args = parse(argv, "resume", trials=int, steps=int, sleep=float, work_log=str, csv=str)
     space = {"seed": tune.grid_search(list(range(args.trials))), "steps": args.steps,
              "sleep": args.sleep, "work_log": args.work_log}
-    grid = tune_cli.run_tuner(count_steps, space, args, metric="value", mode="max",
+    grid = sweep.run_tuner(count_steps, space, args, metric="value", mode="max",
                               checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
     rows = [{"seed": r.config["seed"], "step": r.metrics.get("step"),
              "value": r.metrics.get("value")} for r in grid]

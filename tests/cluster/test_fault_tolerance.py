@@ -24,7 +24,8 @@ from cluster_helpers import DRIVERS, ROOT, driver_env, run_driver, tiny_corpus
 @pytest.mark.timeout(400)
 def test_killed_trial_worker_resumes_from_checkpoint_with_identical_metrics(
         loopback_cluster, tmp_path):
-    """Two identical LM trials (imm_ray.lm.train.train_lm, seed 0, 4 epochs, one per node);
+    """Two identical LM trials (imm_ray.experiments.lm_ptb.trainable.train_lm, seed 0, 4 epochs,
+    one per node);
     the first one's worker is SIGKILLed after epoch 2. Tune retries it (--max-failures 1)
     in a new process from its checkpoint, and its final perplexities equal the twin's."""
     data = tiny_corpus(tmp_path / "corpus")

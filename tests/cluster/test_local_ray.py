@@ -1,4 +1,4 @@
-"""The embedded default: a sweep's local Ray (tune_cli.init_ray without --address) listens
+"""The embedded default: a sweep's local Ray (sweep.init_ray without --address) listens
 on, and talks to, nothing but loopback."""
 
 import subprocess
@@ -12,8 +12,8 @@ from imm_ray.cluster import session_pids
 
 SCRIPT = """
 import argparse, ray
-from imm_ray import tune_cli
-tune_cli.init_ray(argparse.Namespace(address=None), num_cpus=1)
+from imm_ray import sweep
+sweep.init_ray(argparse.Namespace(address=None), num_cpus=1)
 ray.get(ray.remote(lambda: 0).remote())  # a worker is up too
 print("NODE_IP", *{n["NodeManagerAddress"] for n in ray.nodes()}, flush=True)
 input()  # keep Ray up while the test reads its sockets

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from imm_ray import storage, tune_cli
+from imm_ray import storage, sweep
 from imm_ray.cluster import REPO, session_pids
 
 SWEEP = REPO / "sweeps" / "lambda_vs_n.py"
@@ -31,7 +31,7 @@ def bare_machine(tmp_path, monkeypatch):
                                        ("gs://imm-ray-test/runs", "Google Cloud Storage")])
 def test_cloud_uri_without_credentials_fails_with_a_clear_message(bare_machine, uri, cloud):
     with pytest.raises(ValueError, match=f"no {cloud} credentials on this machine") as e:
-        tune_cli.check_storage_path(uri)
+        sweep.check_storage_path(uri)
     assert "Nothing was started" in str(e.value) and uri in str(e.value)
 
 
@@ -81,19 +81,19 @@ def test_with_credentials_the_bucket_is_probed_and_an_unreachable_one_fails(bare
            "&region=us-east-1")
     start = time.time()
     with pytest.raises(ValueError, match="is not writable"):
-        tune_cli.check_storage_path(uri)
+        sweep.check_storage_path(uri)
     assert time.time() - start < 30
 
 
 def test_opt_out_and_other_schemes_pass_unchecked(bare_machine, monkeypatch):
-    assert tune_cli.check_storage_path("hdfs://namenode/runs") == "hdfs://namenode/runs"
+    assert sweep.check_storage_path("hdfs://namenode/runs") == "hdfs://namenode/runs"
     monkeypatch.setenv("IMM_RAY_SKIP_STORAGE_CHECK", "1")
-    assert tune_cli.check_storage_path("s3://imm-ray-test/x") == "s3://imm-ray-test/x"
+    assert sweep.check_storage_path("s3://imm-ray-test/x") == "s3://imm-ray-test/x"
 
 
 def test_storage_path_defaults_to_imm_ray_storage(monkeypatch):
     monkeypatch.setenv("IMM_RAY_STORAGE", "s3://from-env/runs")
-    args = tune_cli.sweep_parser("x", "x").parse_args([])
+    args = sweep.sweep_parser("x", "x").parse_args([])
     assert args.storage_path == "s3://from-env/runs"
 
 

@@ -130,7 +130,7 @@ def test_vector_env_through_make_vec():
 
 @pytest.mark.parametrize("wraparound", [True, False])
 def test_torch_evaluator_matches_the_gymnasium_env(wraparound):
-    from imm_ray.rl.gridworld import evaluate_policy_table, grid_tables
+    from imm_ray.experiments.rl_gridworld.evaluation import evaluate_policy_table, grid_tables
 
     cfg = {"height": 6, "width": 5, "wraparound": wraparound}
     nxt, rew = grid_tables(cfg)
@@ -154,7 +154,7 @@ def test_torch_evaluator_matches_the_gymnasium_env(wraparound):
 
 
 def test_torch_evaluator_samples_the_policy():
-    from imm_ray.rl.gridworld import evaluate_policy_table, grid_tables
+    from imm_ray.experiments.rl_gridworld.evaluation import evaluate_policy_table, grid_tables
 
     nxt, rew = grid_tables({})
     uniform = torch.full((2, 121, 4), 0.25)

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from imm_ray.experiments.lm_ptb.config import PRESETS, preset_trial_config
 
 from imm_ray.lm.config import LMConfig
-from imm_ray.lm.presets import PRESETS, preset_trial_config
 
 BAD = [
     ("method", "kd"), ("model", "gru"), ("optimizer", "rmsprop"),

@@ -1,4 +1,4 @@
-"""A minimal sweep on the shared wiring (tune_cli: parse_sweep_args, init_ray, run_tuner,
+"""A minimal sweep on the shared wiring (imm_ray.sweep: parse_sweep_args, init_ray, run_tuner,
 print_outputs), run in a subprocess by the reliability tests::
 
     python tests/reliability/reliability_drivers.py --mode ok|fail|slow --trials N ...
@@ -18,7 +18,7 @@ import time
 import pandas as pd
 from ray import tune
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 
 
 def log(path: str, line: str) -> None:
@@ -34,29 +34,29 @@ def trainable(config: dict) -> None:
     log(config["work_log"], f"start {i}")
     time.sleep(config["sleep"])
     log(config["work_log"], f"done {i}")
-    tune_cli.report({"score": float(i)})
+    sweep.report({"score": float(i)})
 
 
 def parse_args(argv=None):
-    p = tune_cli.sweep_parser("reliability driver", "rel")
+    p = sweep.sweep_parser("reliability driver", "rel")
     p.add_argument("--mode", choices=["ok", "fail", "slow"], default="ok")
     p.add_argument("--trials", type=int, default=2)
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--work-log", default="")
-    return tune_cli.parse_sweep_args(p, argv)
+    return sweep.parse_sweep_args(p, argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    tune_cli.init_ray(args)
+    sweep.init_ray(args)
     space = {"i": tune.grid_search(list(range(args.trials))), "mode": args.mode,
              "sleep": args.sleep, "work_log": args.work_log}
-    grid = tune_cli.run_tuner(trainable, space, args)
+    grid = sweep.run_tuner(trainable, space, args)
     rows = pd.DataFrame([{"i": r.config["i"], "score": r.metrics.get("score")} for r in grid])
-    csv = tune_cli.output_dir(args) / "rows.csv"
+    csv = sweep.output_dir(args) / "rows.csv"
     rows.to_csv(csv, index=False)
     print(f"{len(rows)} rows")
-    tune_cli.print_outputs(csv, [])
+    sweep.print_outputs(csv, [])
     return 1 if grid.num_errors else 0
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from imm_ray.experiments.lm_ptb.report import error_message
+from imm_ray.experiments.lm_ptb.sweep_args import parse_args
 from imm_ray.lm import data as lmdata
 from imm_ray.lm.config import LMConfig
-from imm_ray.lm.report import error_message
-from imm_ray.lm.sweep_args import parse_args
 from imm_ray.lm.trainer import CHECKPOINT_FILE, LMTrainer, load_checkpoint, resolve_device
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,13 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envs
+from imm_ray.experiments.rl_gridworld import GridIMMPGConfig, GridIMMPPOConfig
+from imm_ray.experiments.rl_gridworld.trainable import plan_sweep
+from imm_ray.experiments.rl_restricted_view.steps import check_sweep
+from imm_ray.experiments.rl_restricted_view.trainable import ViewTrialConfig
 from imm_ray.rl import IMMPGConfig, IMMPPOConfig, views
-from imm_ray.rl.grid_trainable import plan_sweep
 from imm_ray.rl.induced import BinnedEstimator, NeighboursEstimator, PoolEstimator
-from imm_ray.rl.view_sweep import check_sweep
-from imm_ray.rl.view_trainable import ViewTrialConfig
 
 CONFIGS = (IMMPGConfig, IMMPPOConfig)
+GRID_CONFIGS = (GridIMMPGConfig, GridIMMPPOConfig)
 
 
 @pytest.mark.parametrize("config_class", CONFIGS)
@@ -36,9 +38,6 @@ CONFIGS = (IMMPGConfig, IMMPPOConfig)
     ("imm", {"dataset_size": -1}, "dataset_size"),
     ("imm", {"k": -1}, "k"),
     ("imm", {"pool_size": -1}, "pool_size"),
-    ("grid_evaluation", {"num_rollouts": -1}, "grid_eval_rollouts"),
-    ("grid_evaluation", {"rollout_length": -1}, "grid_eval_length"),
-    ("grid_evaluation", {"interval": -1}, "grid_eval_interval"),
     ("imm", {"imm_lambda": float("nan")}, "imm_lambda"),
     ("imm", {"imm_lambda": float("inf")}, "imm_lambda"),
     ("imm", {"interpolate_ratio": float("nan")}, "interpolate_ratio"),
@@ -51,6 +50,15 @@ def test_minus_one_and_other_bad_values_are_refused_when_set(config_class, sette
     marker), so a -1 must be refused by the setter, not at build time."""
     with pytest.raises(ValueError, match=name):
         getattr(config_class(), setter)(**kwargs)
+
+
+@pytest.mark.parametrize("config_class", GRID_CONFIGS)
+@pytest.mark.parametrize("kwargs,name", [({"num_rollouts": -1}, "grid_eval_rollouts"),
+                                         ({"rollout_length": -1}, "grid_eval_length"),
+                                         ({"interval": -1}, "grid_eval_interval")])
+def test_minus_one_grid_evaluation_settings_are_refused_when_set(config_class, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        config_class().grid_evaluation(**kwargs)
 
 
 def test_steps_per_epoch_minus_one_is_refused_when_set_and_at_validation():
@@ -72,7 +80,7 @@ def test_lr_must_be_finite(config_class):
 @pytest.mark.parametrize("value", [np.float32(0.25), np.float64(0.25), torch.tensor(0.25),
                                    np.int64(0), torch.tensor(0)])
 def test_numpy_and_tensor_scalars_are_accepted_as_numbers(value):
-    cfg = IMMPGConfig().environment("MountainGrid-v0").imm(
+    cfg = GridIMMPGConfig().environment("MountainGrid-v0").imm(
         restricted_policy="argmax", imm_lambda=value, interpolate_ratio=value)
     cfg.grid_evaluation(num_rollouts=np.int64(3), rollout_length=torch.tensor(5))
     cfg.validate()

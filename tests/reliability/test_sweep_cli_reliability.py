@@ -5,7 +5,7 @@ SIGKILLed driver leaves no Ray process behind; a resume keeps the original setti
 local or cloud (pyarrow.fs); the console stays quiet.
 
 The end-to-end cases run tests/reliability/reliability_drivers.py (a minimal sweep on
-tune_cli) in a subprocess with its own local Ray.
+imm_ray.sweep) in a subprocess with its own local Ray.
 """
 
 import json
@@ -27,21 +27,21 @@ from reliability_helpers import (
     run_driver,
 )
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 from imm_ray.cluster import CLOUD_CONFIG
 from imm_ray.sweep import files, flags, reaper, resources
 from imm_ray.sweep.ray_start import RayStartError
 
 
 def parser():
-    p = tune_cli.sweep_parser("demo", "demo")
+    p = sweep.sweep_parser("demo", "demo")
     p.add_argument("--seeds", type=int, default=3)
     return p
 
 
 def rejected(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
-        tune_cli.parse_sweep_args(parser(), argv)
+        sweep.parse_sweep_args(parser(), argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and message in err, err
     assert not ray.is_initialized()
@@ -75,11 +75,11 @@ def test_an_address_nobody_answers_fails_within_seconds_naming_it(tmp_path, caps
     with socket.socket() as s:  # a loopback port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = tune_cli.parse_sweep_args(parser(), ["--address", f"127.0.0.1:{port}",
+    args = sweep.parse_sweep_args(parser(), ["--address", f"127.0.0.1:{port}",
                                                 "--storage-path", str(tmp_path)])
     start = time.time()
     with pytest.raises(SystemExit) as e:
-        tune_cli.init_ray(args)
+        sweep.init_ray(args)
     err = capsys.readouterr().err
     assert e.value.code == 2 and time.time() - start < 10
     assert f"--address 127.0.0.1:{port}: cannot connect" in err and not ray.is_initialized()
@@ -92,7 +92,7 @@ def test_something_that_is_not_ray_at_the_address_is_named(tmp_path):
         address = f"127.0.0.1:{server.getsockname()[1]}"
         with pytest.raises(RayStartError, match=f"--address {address}: something listens "
                                                 "there but"):
-            tune_cli.probe_address(address, timeout=1.0)
+            sweep.probe_address(address, timeout=1.0)
 
 
 # ----------------------------------------------------------------------- resources
@@ -127,9 +127,9 @@ def test_an_autoscaler_node_type_that_fits_lets_the_sweep_wait_for_it(capsys):
 
 def started(storage: str, *argv):
     """A new sweep's args with its sweep_args.json and a tuner.pkl, as run_tuner leaves it."""
-    args = tune_cli.parse_sweep_args(parser(), [*argv, "--storage-path", storage])
-    tune_cli.reserve_experiment(args, {"cpu": 1, "gpu": 0})
-    files.write_text(files.join(tune_cli.experiment_uri(args), flags.TUNER_FILE), "")
+    args = sweep.parse_sweep_args(parser(), [*argv, "--storage-path", storage])
+    sweep.reserve_experiment(args, {"cpu": 1, "gpu": 0})
+    files.write_text(files.join(sweep.experiment_uri(args), flags.TUNER_FILE), "")
     return args
 
 
@@ -141,7 +141,7 @@ def test_resume_on_cloud_storage_reads_the_original_settings_through_pyarrow(
     storage = f"file://{tmp_path}/bucket"
     first = started(storage, "--seeds", "7")
     assert first.storage_path == storage and (tmp_path / "bucket" / first.name).is_dir()
-    args = tune_cli.parse_sweep_args(parser(), ["--resume", "--storage-path", storage])
+    args = sweep.parse_sweep_args(parser(), ["--resume", "--storage-path", storage])
     assert args.name == first.name and args.seeds == 7  # the newest, listed via pyarrow
     assert "original settings" in capsys.readouterr().out
     rejected(["--resume", "--seeds", "8", "--storage-path", storage], "--seeds 8 (original 7)",
@@ -149,8 +149,8 @@ def test_resume_on_cloud_storage_reads_the_original_settings_through_pyarrow(
 
 
 def test_resume_command_reproduces_the_run_with_resume(tmp_path):
-    args = tune_cli.parse_sweep_args(parser(), ["--storage-path", str(tmp_path), "--name", "x"])
-    cmd = tune_cli.resume_command(args, ["--seeds", "4", "--name=x", "--storage-path", "rel",
+    args = sweep.parse_sweep_args(parser(), ["--storage-path", str(tmp_path), "--name", "x"])
+    cmd = sweep.resume_command(args, ["--seeds", "4", "--name=x", "--storage-path", "rel",
                                          "--quick"], script="sweeps/demo.py")
     assert cmd == (f"python sweeps/demo.py --seeds 4 --quick --storage-path {tmp_path} "
                    "--name x --resume")

@@ -14,14 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imm_ray import core
-from imm_ray.lambda_vs_n import cli
-from imm_ray.lambda_vs_n.config import CellConfig, LambdaSweepConfig, cell_config
-from imm_ray.lambda_vs_n.trainable import cached_table
+from imm_ray.checks import as_float, as_int
+from imm_ray.experiments.lambda_vs_n import cli
+from imm_ray.experiments.lambda_vs_n.config import (
+    CellConfig,
+    LambdaSweepConfig,
+    ToyConfig,
+    cell_config,
+)
+from imm_ray.experiments.lambda_vs_n.trainable import cached_table
 from imm_ray.restricted.frequency_table import FrequencyTableRestricted
-from imm_ray.tabular.checks import as_float, as_int
 from imm_ray.tabular.config import FitConfig, TabularConfig
 from imm_ray.tabular.data import fingerprint, load_table
-from imm_ray.toy.config import ToyConfig
 
 
 def parse_error(argv, tmp_path, capsys) -> str:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from imm_ray.experiments.rl_gridworld.plugin import mountain_grid_pomdp
 from imm_ray.protocols import check_restricted_model
 from imm_ray.restricted.pomdp import (
     POLICY_KINDS,
@@ -18,7 +19,6 @@ from imm_ray.restricted.pomdp import (
     q_value_iteration,
     solve_fib,
 )
-from imm_ray.rl.gridworld import mountain_grid_pomdp
 
 
 def random_pomdp(seed=0, s=5, a=3, o=4):

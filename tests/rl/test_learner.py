@@ -12,15 +12,16 @@ from ray.rllib.core.columns import Columns
 
 import imm_ray.rl  # noqa: F401  (registers the env and algorithms)
 from imm_ray.core import imm_loss
+from imm_ray.experiments.rl_gridworld import GridIMMPGConfig, GridIMMPPOConfig
+from imm_ray.experiments.rl_gridworld.presets import grid_population_config
 from imm_ray.rl import IMMPGConfig, IMMPPOConfig
 from imm_ray.rl.learner import LOSS_IMM, LOSS_MAIN
-from imm_ray.rl.presets import grid_population_config
 
 COLUMN_STATES = torch.arange(121).view(11, 11).T  # [x, y] -> state y * 11 + x
 
 
 def pbar(kind="argmax"):
-    from imm_ray.rl.gridworld import grid_restricted_policy
+    from imm_ray.experiments.rl_gridworld.plugin import grid_restricted_policy
 
     return grid_restricted_policy(kind).table
 
@@ -190,7 +191,7 @@ def test_model_config_hidden_sets_the_module_width(config_class):
     (dict(num_rollouts=-1), "grid_eval_rollouts must be an integer >= 1, got -1"),
     (dict(num_rollouts=2.5), "grid_eval_rollouts must be an integer, got float 2.5"),
 ])
-@pytest.mark.parametrize("config_class", [IMMPGConfig, IMMPPOConfig])
+@pytest.mark.parametrize("config_class", [GridIMMPGConfig, GridIMMPPOConfig])
 def test_bad_grid_evaluation_settings_fail_when_set_and_validated(config_class, setting,
                                                                   message):
     with pytest.raises(ValueError, match=message):
@@ -204,7 +205,7 @@ def test_bad_grid_evaluation_settings_fail_when_set_and_validated(config_class, 
 
 
 def test_evaluation_of_no_rollouts_or_steps_is_an_error_not_nan():
-    from imm_ray.rl.gridworld import evaluate_policy_table, grid_tables
+    from imm_ray.experiments.rl_gridworld.evaluation import evaluate_policy_table, grid_tables
 
     probs, (nxt, rew) = torch.full((2, 121, 4), 0.25), grid_tables({})
     assert evaluate_policy_table(probs, nxt, rew, 1, 1).isfinite().all()
@@ -230,7 +231,8 @@ def test_schedule_lambda_follows_the_dataset_size():
 
 
 def test_interpolated_table_mixes_with_the_restricted_policy():
-    from imm_ray.rl.gridworld import grid_extension, grid_restricted_policy, interpolated_table
+    from imm_ray.experiments.rl_gridworld.evaluation import interpolated_table
+    from imm_ray.experiments.rl_gridworld.plugin import grid_extension, grid_restricted_policy
 
     q = torch.softmax(torch.randn(2, 121, 4), -1)
     policy, ext = grid_restricted_policy("argmax"), grid_extension()

@@ -4,7 +4,7 @@
 import ray
 from ray.tune.registry import ENV_CREATOR, _global_registry, get_trainable_cls
 
-from imm_ray import tune_cli
+from imm_ray import sweep
 from imm_ray.rl import IMMPG, IMMPPO
 
 
@@ -12,7 +12,7 @@ def test_registrations_survive_a_ray_restart():
     ray.shutdown()
     try:
         for _ in range(2):  # the second session is the one Tune alone would leave empty
-            tune_cli.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
+            sweep.start_local_ray(num_cpus=1, log_to_driver=False, configure_logging=False)
             assert get_trainable_cls("IMMPG") is IMMPG
             assert get_trainable_cls("IMMPPO") is IMMPPO
             assert _global_registry.contains(ENV_CREATOR, "MountainGrid-v0")

@@ -17,8 +17,8 @@ import pytest
 from console_budget import assert_quiet_console
 
 from imm_ray import core
-from imm_ray.lambda_vs_n import cli
-from imm_ray.lambda_vs_n.config import DEFAULT_RATIOS, OPTUNA_TOY_SIZES
+from imm_ray.experiments.lambda_vs_n import cli
+from imm_ray.experiments.lambda_vs_n.config import DEFAULT_RATIOS, OPTUNA_TOY_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "sweeps" / "lambda_vs_n.py"
@@ -72,7 +72,7 @@ class FakeSearcher:
 def test_grouped_search_runs_one_sequential_search_per_group(tmp_path):
     from ray.tune.search import Searcher
 
-    from imm_ray.lambda_vs_n.search import GroupedSearch
+    from imm_ray.experiments.lambda_vs_n.search import GroupedSearch
 
     groups = [{"method": "imm", "n": 2}, {"method": "imm", "n": 8}, {"method": "none", "n": 2}]
     search = GroupedSearch(groups, lambda g: None if g["method"] == "none" else
@@ -166,9 +166,9 @@ def test_quick_run_through_tune_writes_every_row_and_the_plots(tmp_path):
     assert resolved["seeds"] == 10 and resolved["toy"]["test_size"] == 5000
     # the in-process runner (no Ray) gives the same rows from the trial's resolved config
     from imm_ray.config import from_dict
-    from imm_ray.lambda_vs_n import local
+    from imm_ray.experiments.lambda_vs_n import local
+    from imm_ray.experiments.lambda_vs_n.config import ToyConfig
     from imm_ray.tabular.config import FitConfig
-    from imm_ray.toy.config import ToyConfig
 
     mine = local.run_toy(from_dict(ToyConfig, resolved["toy"]), sizes=(resolved["n"],),
                          ratios=resolved["ratios"], methods=(resolved["method"],),

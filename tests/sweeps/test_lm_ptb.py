@@ -1,5 +1,6 @@
 """sweeps/lm_ptb.py: flags (LMConfig + LMGrid + options), presets and per-model settings,
-every grid point checked before Ray (imm_ray.lm.sweep_args), and end-to-end ``--quick``
+every grid point checked before Ray (imm_ray.experiments.lm_ptb.sweep_args), and end-to-end
+``--quick``
 through Ray Tune on a slice of PTB (in a subprocess)."""
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from console_budget import assert_quiet_console
+from imm_ray.experiments.lm_ptb.config import PRESETS, LMGrid, grid_points, trial_config
 
+from imm_ray.experiments.lm_ptb.sweep_args import parse_args
 from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir
-from imm_ray.lm.grid import LMGrid, grid_points, trial_config
-from imm_ray.lm.presets import PRESETS
-from imm_ray.lm.sweep_args import parse_args
 
 REPO = Path(__file__).resolve().parents[2]
 PTB_DIR = default_data_dir()

@@ -1,4 +1,5 @@
-"""sweeps/rl_gridworld.py and its package modules (imm_ray.rl.grid_trainable, grid_report):
+"""sweeps/rl_gridworld.py and its package modules (imm_ray.experiments.rl_gridworld.trainable,
+grid_report):
 every flag and trial config checked before Ray, the trial plan (lambda groups), the rows'
 ratio and lambda columns, the lambda search's own folder prefix and its fit feeding
 --schedule, and the --quick sweep end to end in a subprocess (same numbers as before the
@@ -16,8 +17,8 @@ import pandas as pd
 import pytest
 from console_budget import assert_quiet_console
 
-from imm_ray.rl import grid_report
-from imm_ray.rl.grid_trainable import (
+from imm_ray.experiments.rl_gridworld import report as grid_report
+from imm_ray.experiments.rl_gridworld.trainable import (
     CONFIGS,
     ROW_FIELDS,
     GridTrialConfig,

@@ -1,4 +1,5 @@
-"""sweeps/rl_restricted_view.py and its package modules (imm_ray.rl.view_sweep,
+"""sweeps/rl_restricted_view.py and its package modules
+(imm_ray.experiments.rl_restricted_view.steps,
 view_trainable, view_report): every flag and trial config checked before Ray, the trial
 plan (paired seeds; none carries every checkpoint for interpolate), the paired report,
 and the --quick sweep end to end in a subprocess, with a --resume that re-runs nothing."""
@@ -14,9 +15,9 @@ import pandas as pd
 import pytest
 from console_budget import assert_quiet_console
 
-from imm_ray.rl import view_report
-from imm_ray.rl.view_sweep import check_sweep, plan_trials
-from imm_ray.rl.view_trainable import ROW_FIELDS, ViewTrialConfig, trial_seed
+from imm_ray.experiments.rl_restricted_view import report as view_report
+from imm_ray.experiments.rl_restricted_view.steps import check_sweep, plan_trials
+from imm_ray.experiments.rl_restricted_view.trainable import ROW_FIELDS, ViewTrialConfig, trial_seed
 
 SCRIPT = Path(__file__).resolve().parents[2] / "sweeps" / "rl_restricted_view.py"
 SWEEP = {"methods": ("none", "imm", "reverse_kd", "interpolate"), "seeds": 2,
@@ -138,7 +139,7 @@ def test_an_iteration_without_a_finished_episode_reports_no_nan():
     """A policy that balances longer than the train batch ends no episode: RLlib reports a
     NaN episode return, which must be left out (a NaN metric stops the trial)."""
     from imm_ray import metrics as M
-    from imm_ray.rl.view_trainable import iteration_metrics
+    from imm_ray.experiments.rl_restricted_view.trainable import iteration_metrics
 
     result = {"learners": {"default_policy": {M.LOSS_MAIN: 0.5, M.LOSS_IMM: 0.25}},
               "env_runners": {"episode_return_mean": float("nan")}}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from imm_ray.lambda_vs_n import local
+from imm_ray.experiments.lambda_vs_n import local
 from imm_ray.restricted.frequency_table import FrequencyTableRestricted
 from imm_ray.restricted.logistic import LogisticRestricted
 from imm_ray.tabular.cell import cell_data, check_grid, restricted_kind, train_table_cell

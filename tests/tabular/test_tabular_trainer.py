@@ -6,6 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from imm_ray import core
+from imm_ray.experiments.lambda_vs_n.config import ToyConfig
+from imm_ray.experiments.lambda_vs_n.toy.data import ToyData, induced_weights, sample_batch
+from imm_ray.experiments.lambda_vs_n.toy.trainer import train_set
 from imm_ray.tabular.config import FitConfig
 from imm_ray.tabular.models import MLP, LinearSoftmax
 from imm_ray.tabular.objective import Induced, Objective
@@ -17,9 +20,6 @@ from imm_ray.tabular.trainer import (
     evaluate_interpolate,
     fit_models,
 )
-from imm_ray.toy.config import ToyConfig
-from imm_ray.toy.data import ToyData, induced_weights, sample_batch
-from imm_ray.toy.trainer import train_set
 
 FIT = FitConfig()
 GEN = torch.Generator().manual_seed(0)

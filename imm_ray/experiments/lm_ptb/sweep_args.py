@@ -1,0 +1,116 @@
+"""Flags of ``sweeps/lm_ptb.py``: every :class:`LMConfig` field, the :class:`LMGrid` axes
+and :class:`LMSweepOptions`, each a flag with its docstring as help; a preset supplies the
+defaults (an explicit flag wins, also over the preset's per-model settings).
+
+:func:`parse_args` checks everything before Ray starts: the shared flags
+(``sweep.parse_sweep_args``, which with ``--resume`` restores the original settings),
+the device against ``--gpus-per-trial``, and the full config of every grid point.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields
+
+from imm_ray import sweep
+from imm_ray.config import add_dataclass_args
+from imm_ray.experiments.lm_ptb.config import AXES, PRESETS, LMGrid, trial_configs
+from imm_ray.lm import data as lmdata
+from imm_ray.lm.config import LMConfig
+
+EXPERIMENT = "lm_ptb"
+NOT_FLAGS = ("data_path", *AXES.values())
+"""LMConfig fields that are not flags: the data path is prepared, axes are LMGrid's."""
+
+
+@dataclass
+class LMSweepOptions:
+    preset: str = "cpu"
+    """Preset of defaults (imm_ray/experiments/lm_ptb/config.py): quick, cpu, cpu-same, cpu-full,
+    gpu, paper."""
+    data_dir: str = ""
+    """Folder with ptb.{train,valid,test}.txt ('' = $IMM_RAY_PTB_DIR or ../shared/data/ptb)."""
+    cache_dir: str = ""
+    """Token cache folder ('' = $IMM_RAY_CACHE or ~/.cache/imm_ray; workers must see it)."""
+    asha: bool = False
+    """ASHA early stopping on validation perplexity (needs token_budget 0)."""
+    analyze: tuple[str, ...] = ()
+    """No training: report on these experiment folders (first finished run of a point wins)."""
+
+
+@dataclass
+class SweepPlan:
+    """What the driver runs: the fixed trial fields, the axes, every trial's config."""
+
+    fixed: dict = field(default_factory=dict)
+    grid: LMGrid = field(default_factory=LMGrid)
+    trials: list[LMConfig] = field(default_factory=list)
+
+
+def build_parser(description: str, preset: str) -> argparse.ArgumentParser:
+    """The shared sweep flags plus ours, with ``preset``'s values as defaults."""
+    p = sweep.sweep_parser(description, EXPERIMENT)
+    add_dataclass_args(p, LMSweepOptions)
+    add_dataclass_args(p, LMGrid)
+    add_dataclass_args(p, LMConfig, skip=NOT_FLAGS)
+    p.set_defaults(**PRESETS[preset]["fixed"], **PRESETS[preset]["grid"], preset=preset,
+                   model_overrides=None)
+    return p
+
+
+def preset_of(argv) -> str:
+    """The preset named on the command line (``--quick`` means ``quick``), unchecked."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default=LMSweepOptions.preset)
+    pre.add_argument("--quick", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    return "quick" if known.quick else known.preset
+
+
+def parse_args(description: str, argv=None) -> tuple[argparse.Namespace, SweepPlan]:
+    """Parse and check everything: (the flags, with device, threads and the per-model
+    overrides resolved; the plan with every trial's validated LMConfig). Errors exit
+    through ``parser.error`` (status 2)."""
+    preset = preset_of(argv)
+    if preset not in PRESETS:
+        sweep.sweep_parser(description, EXPERIMENT).error(
+            f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    p = build_parser(description, preset)
+    args = sweep.parse_sweep_args(p, argv)  # --resume: every original setting restored
+    try:
+        return args, resolve(args, sweep.explicit_dests(p, argv))
+    except (ValueError, FileNotFoundError) as e:
+        p.error(str(e))
+
+
+def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
+    """Device, threads, per-model overrides, then the validated trial configs."""
+    preset = PRESETS[args.preset]
+    if "epochs" in given and "token_budget" not in given:
+        args.token_budget = 0  # --epochs N means N epochs, not the preset's token budget
+    check_device(args, given)
+    if "threads" not in given:
+        args.threads = max(1, int(args.cpus_per_trial))
+    if args.model_overrides is None:  # a resume keeps the original run's (saved) ones
+        args.model_overrides = {m: {k: v for k, v in o.items() if k not in given}
+                                for m, o in preset["model_overrides"].items()}
+    if args.asha and args.token_budget > 0:
+        raise ValueError("--asha needs a fixed epoch count: pass --epochs (or --token-budget 0)")
+    lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
+    if args.analyze:
+        return SweepPlan()
+    fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig) if f.name not in NOT_FLAGS}
+    grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
+    return SweepPlan(fixed, grid, trial_configs(fixed, grid, args.model_overrides))
+
+
+def check_device(args: argparse.Namespace, given: set[str]) -> None:
+    """GPU trials use cuda (and fail loudly in a trial that sees no GPU); cuda without
+    ``--gpus-per-trial`` is refused."""
+    gpu = args.gpus_per_trial > 0
+    if "device" in given and args.device == "cuda" and not gpu:
+        raise ValueError("--device cuda needs --gpus-per-trial > 0 (Ray gives a trial a GPU "
+                         "only when it asks for one)")
+    if "device" in given and args.device == "cpu" and gpu:
+        raise ValueError("--device cpu with --gpus-per-trial > 0 would leave the GPU idle")
+    args.device = "cuda" if gpu else "cpu"
