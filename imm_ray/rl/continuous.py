@@ -15,7 +15,9 @@ coordinates its draws are in: ``units = "policy"`` (an RLModule checkpoint: the 
 coordinates when it was trained with the same ``normalize_actions``) or ``"env"``
 (:func:`from_gaussian_module`: environment units, mapped by :func:`to_module_units`).
 
-- :class:`ContinuousModulePolicy`: ``restricted.from_checkpoint(path)`` of a ``Box`` module.
+- ``ContinuousModulePolicy`` (in :mod:`imm_ray.rl.restricted`, re-exported here):
+  ``restricted.from_checkpoint(path)`` of a ``Box`` module; ``check_continuous_setup``,
+  the build-time check of either kind, likewise.
 - :class:`GaussianModulePolicy` (:func:`from_gaussian_module`): an ``nn.Module`` or callable
   returning ``(mean, log_std)``, a ``torch.distributions`` object, or an action.
 """
@@ -23,52 +25,16 @@ coordinates when it was trained with the same ``normalize_actions``) or ``"env"`
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import Tensor
 
-from imm_ray.rl.restricted import ModulePolicy, _move_to, _shape_of, find_module_dir, load_module
-
-
-class ContinuousModulePolicy(ModulePolicy):
-    """Draws from an RLModule's action distribution (``Box`` actions), without gradient,
-    in the module's distribution coordinates (``units = "policy"``)."""
-
-    units = "policy"
-
-    @property
-    def module(self):
-        if self._module is None:
-            d = find_module_dir(self.path, self.module_id)
-            module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
-            if not isinstance(module.action_space, gym.spaces.Box):
-                raise ValueError(f"restricted_policy {self!r}: needs a Box action space, "
-                                 f"the module has {module.action_space}")
-            self._module = module
-        return self._module
-
-    @property
-    def action_space(self):
-        return self.module.action_space
-
-    def _dist(self, restricted_contexts: Tensor):
-        from ray.rllib.core.columns import Columns
-
-        x = torch.as_tensor(restricted_contexts)
-        _move_to(self.module, x.device)
-        out = self.module.forward_inference({Columns.OBS: x.float()})
-        cls = self.module.get_inference_action_dist_cls()
-        return cls.from_logits(out[Columns.ACTION_DIST_INPUTS].float())
-
-    @torch.no_grad()
-    def sample(self, restricted_contexts: Tensor, m: int) -> Tensor:
-        """``[B, ...]`` -> ``[B, m, d]`` draws from the module's distribution."""
-        return self._dist(restricted_contexts).sample(sample_shape=(m,)).movedim(0, 1)
-
-    @torch.no_grad()
-    def mean(self, restricted_contexts: Tensor) -> Tensor:
-        """``[B, ...]`` -> ``[B, d]``: the distribution's deterministic action."""
-        return self._dist(restricted_contexts).to_deterministic().sample()
+from imm_ray.rl.restricted import (  # noqa: F401  (re-exported: the Box-action pieces)
+    ContinuousModulePolicy,
+    _move_to,
+    check_continuous_setup,
+    is_continuous,
+    same_box,
+)
 
 
 class GaussianModulePolicy:
@@ -136,52 +102,6 @@ def from_gaussian_module(fn, action_space, input_shape: tuple[int, ...] | None =
     """A continuous restricted policy from an ``nn.Module`` or callable (see
     :class:`GaussianModulePolicy`)."""
     return GaussianModulePolicy(fn, action_space, input_shape)
-
-
-def is_continuous(restricted) -> bool:
-    """Whether ``restricted`` is a continuous-action restricted policy."""
-    return callable(getattr(restricted, "sample", None)) and hasattr(restricted,
-                                                                    "action_space")
-
-
-def same_box(a: gym.spaces.Box, b: gym.spaces.Box) -> bool:
-    """Equal shapes and bounds."""
-    return (a.shape == b.shape and np.allclose(a.low, b.low, equal_nan=True)
-            and np.allclose(a.high, b.high, equal_nan=True))
-
-
-def check_continuous_setup(restricted, view, obs_space: gym.Space,
-                           action_space: gym.Space) -> None:
-    """Raise ValueError unless ``restricted`` acts in the environment's ``Box`` (shape and
-    bounds; the message names both spaces) and draws ``[1, 1, *shape]`` for one of
-    ``view``'s contexts."""
-    if not isinstance(action_space, gym.spaces.Box) or not isinstance(
-            restricted.action_space, gym.spaces.Box) or not same_box(
-            restricted.action_space, action_space):
-        raise ValueError(f"restricted_policy {restricted!r} acts in {restricted.action_space} "
-                         f"but the environment's action space is {action_space}: they must "
-                         "be Boxes with the same shape and bounds")
-    if view is None:
-        return
-    view_space = view.space(obs_space)
-    sample = view(torch.as_tensor(np.asarray(obs_space.sample()))[None])
-    got = tuple(sample.shape[1:]) if view_space is None else _shape_of(view_space)
-    wants = getattr(restricted, "input_shape", None)
-    if wants is not None and tuple(wants) != got:
-        raise ValueError(f"restricted_policy {restricted!r} takes inputs of shape "
-                         f"{tuple(wants)} but restricted_view {view!r} gives {got}")
-    try:
-        actions = restricted.sample(sample, 1)
-    except (RuntimeError, ValueError, IndexError, TypeError) as e:
-        raise ValueError(f"restricted_policy {restricted!r} failed on a restricted context of "
-                         f"shape {tuple(sample.shape)} from restricted_view {view!r}: {e}"
-                         ) from e
-    want = (1, 1, *action_space.shape)
-    if not torch.is_tensor(actions) or tuple(actions.shape) != want:
-        got = tuple(actions.shape) if torch.is_tensor(actions) else type(actions).__name__
-        raise ValueError(f"restricted_policy {restricted!r} returned shape {got} for one "
-                         f"context of shape {tuple(sample.shape[1:])} and m=1; expected "
-                         f"{want}")
 
 
 # --------------------------------------------------------------------------- learner side

@@ -14,10 +14,11 @@ Continuous (``Box``) actions (``ContinuousRestrictedModel``: ``action_space``,
 ``sample(contexts, m) -> [B, m, *shape]``, ``mean(contexts)``): :func:`from_checkpoint`
 of an RLModule with a ``Box`` action space draws from its action distribution in the
 module's own (RLlib-normalised, ``units = "policy"``) coordinates;
-:func:`imm_ray.rl.continuous.from_gaussian_module` ``(fn, action_space)`` wraps an ``nn.Module`` returning
-``(mean, log_std)``, a ``torch.distributions`` object, or a deterministic action
-``[B, d]``, in environment units (``units = "env"``, mapped by the learner).
-``imm_ray.rl.continuous.check_continuous_setup`` is their build-time check.
+:func:`imm_ray.rl.continuous.from_gaussian_module` ``(fn, action_space)`` wraps an
+``nn.Module`` returning ``(mean, log_std)``, a ``torch.distributions`` object, or a
+deterministic action ``[B, d]``, in environment units (``units = "env"``, mapped by the
+learner).
+:func:`check_continuous_setup` is their build-time check.
 
 :func:`check_restricted_setup` is the build-time check every algorithm runs: the view fits
 the observation space, the policy has the environment's action count, and the policy
@@ -132,8 +133,6 @@ def from_checkpoint(path, module_id: str = "default_policy"):
     d = policy.module_dir
     module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
     if isinstance(module.action_space, gym.spaces.Box):
-        from imm_ray.rl.continuous import ContinuousModulePolicy
-
         return ContinuousModulePolicy(path, module_id)
     return policy
 
@@ -191,8 +190,6 @@ def check_restricted_setup(restricted, view, obs_space: gym.Space,
     """Raise ValueError unless ``restricted`` (a RestrictedModel) and ``view`` fit the
     environment's spaces; messages name both shapes. ``view=None`` skips the view checks
     (a user estimator without a view)."""
-    from imm_ray.rl.continuous import check_continuous_setup, is_continuous
-
     if is_continuous(restricted):
         check_continuous_setup(restricted, view, obs_space, action_space)
         return
@@ -229,3 +226,92 @@ def check_restricted_setup(restricted, view, obs_space: gym.Space,
                          f"{tuple(probs.shape)} for one context of shape "
                          f"{tuple(sample.shape[1:])}; expected (1, {action_space.n})")
 
+
+# --------------------------------------------------------------------------- Box actions
+
+
+class ContinuousModulePolicy(ModulePolicy):
+    """Draws from an RLModule's action distribution (``Box`` actions), without gradient,
+    in the module's distribution coordinates (``units = "policy"``)."""
+
+    units = "policy"
+
+    @property
+    def module(self):
+        if self._module is None:
+            d = find_module_dir(self.path, self.module_id)
+            module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
+            if not isinstance(module.action_space, gym.spaces.Box):
+                raise ValueError(f"restricted_policy {self!r}: needs a Box action space, "
+                                 f"the module has {module.action_space}")
+            self._module = module
+        return self._module
+
+    @property
+    def action_space(self):
+        return self.module.action_space
+
+    def _dist(self, restricted_contexts: Tensor):
+        from ray.rllib.core.columns import Columns
+
+        x = torch.as_tensor(restricted_contexts)
+        _move_to(self.module, x.device)
+        out = self.module.forward_inference({Columns.OBS: x.float()})
+        cls = self.module.get_inference_action_dist_cls()
+        return cls.from_logits(out[Columns.ACTION_DIST_INPUTS].float())
+
+    @torch.no_grad()
+    def sample(self, restricted_contexts: Tensor, m: int) -> Tensor:
+        """``[B, ...]`` -> ``[B, m, d]`` draws from the module's distribution."""
+        return self._dist(restricted_contexts).sample(sample_shape=(m,)).movedim(0, 1)
+
+    @torch.no_grad()
+    def mean(self, restricted_contexts: Tensor) -> Tensor:
+        """``[B, ...]`` -> ``[B, d]``: the distribution's deterministic action."""
+        return self._dist(restricted_contexts).to_deterministic().sample()
+
+
+def is_continuous(restricted) -> bool:
+    """Whether ``restricted`` is a continuous-action restricted policy."""
+    return callable(getattr(restricted, "sample", None)) and hasattr(restricted,
+                                                                    "action_space")
+
+
+def same_box(a: gym.spaces.Box, b: gym.spaces.Box) -> bool:
+    """Equal shapes and bounds."""
+    return (a.shape == b.shape and np.allclose(a.low, b.low, equal_nan=True)
+            and np.allclose(a.high, b.high, equal_nan=True))
+
+
+def check_continuous_setup(restricted, view, obs_space: gym.Space,
+                           action_space: gym.Space) -> None:
+    """Raise ValueError unless ``restricted`` acts in the environment's ``Box`` (shape and
+    bounds; the message names both spaces) and draws ``[1, 1, *shape]`` for one of
+    ``view``'s contexts."""
+    if not isinstance(action_space, gym.spaces.Box) or not isinstance(
+            restricted.action_space, gym.spaces.Box) or not same_box(
+            restricted.action_space, action_space):
+        raise ValueError(f"restricted_policy {restricted!r} acts in {restricted.action_space} "
+                         f"but the environment's action space is {action_space}: they must "
+                         "be Boxes with the same shape and bounds")
+    if view is None:
+        return
+    view_space = view.space(obs_space)
+    sample = view(torch.as_tensor(np.asarray(obs_space.sample()))[None])
+    got = tuple(sample.shape[1:]) if view_space is None else _shape_of(view_space)
+    wants = getattr(restricted, "input_shape", None)
+    if wants is not None and tuple(wants) != got:
+        raise ValueError(f"restricted_policy {restricted!r} takes inputs of shape "
+                         f"{tuple(wants)} but restricted_view {view!r} gives {got}")
+    try:
+        actions = restricted.sample(sample, 1)
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        raise ValueError(f"restricted_policy {restricted!r} failed on a restricted context of "
+                         f"shape {tuple(sample.shape)} from restricted_view {view!r}: {e}"
+                         ) from e
+    want = (1, 1, *action_space.shape)
+    if not torch.is_tensor(actions) or tuple(actions.shape) != want:
+        got = tuple(actions.shape) if torch.is_tensor(actions) else type(actions).__name__
+        raise ValueError(f"restricted_policy {restricted!r} returned shape {got} for one "
+                         f"context of shape {tuple(sample.shape[1:])} and m=1; expected "
+                         f"{want}")

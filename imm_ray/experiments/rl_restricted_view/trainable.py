@@ -91,8 +91,9 @@ class ViewTrialConfig:
 
 def check_trial(trial: ViewTrialConfig) -> None:
     """Raise ValueError naming the flag for any setting that would fail in the trial."""
-    for name in ("k", "samples", "imm_every", "bins", "train_batch", "minibatch", "num_epochs", "hidden",
-                 "envs_per_runner", "eval_episodes", "checkpoint_every"):
+    for name in ("k", "samples", "imm_every", "bins", "train_batch", "minibatch",
+                 "num_epochs", "hidden", "envs_per_runner", "eval_episodes",
+                 "checkpoint_every"):
         _check_int(f"--{name.replace('_', '-')}", getattr(trial, name))
     if trial.pool_size is not None:
         _check_int("--pool-size", trial.pool_size)
