@@ -237,3 +237,20 @@ def test_the_discrete_evaluation_entry_points_dispatch_on_box_actions():
         E.evaluate_episodes(full, ENV, 2, seed=3, greedy=False, max_steps=20),
         E.evaluate_continuous_episodes(E.module_actor(module), ENV, 2, seed=3, greedy=False,
                                        max_steps=20))
+
+
+def test_mountain_car_continuous_with_a_deterministic_position_policy():
+    """Any Box-action env: MountainCarContinuous with a position-only view and a
+    deterministic restricted policy (m draws are m copies of its action)."""
+    env = gym.make("MountainCarContinuous-v0")  # obs (position, velocity), force in [-1, 1]
+    policy = from_gaussian_module(lambda x: torch.sign(x[:, :1] + 0.5), env.action_space)
+    lrn = (IMMPPOConfig().environment("MountainCarContinuous-v0")
+           .rl_module(model_config={"fcnet_hiddens": [8]})
+           .imm(restricted_view=views.select(0), restricted_policy=policy, induced="pool",
+                k=4, samples=2, imm_lambda=0.5)).build_learner(env=env)
+    obs = torch.tensor([[-0.9, 0.01], [-0.4, -0.02], [0.3, 0.03]])
+    torch.manual_seed(0)
+    term = lrn.imm_term(DEFAULT_MODULE_ID, {Columns.OBS: obs})
+    term.backward()
+    assert torch.isfinite(term) and lrn.restricted_actions(DEFAULT_MODULE_ID, obs[:, :1]).shape \
+        == (3, 2, 1)
