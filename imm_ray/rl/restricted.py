@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from imm_ray.core import check_probs
-from imm_ray.protocols import RestrictedModel
+from imm_ray.protocols import ContinuousRestrictedModel, RestrictedModel
 
 MODULE_DIRS = ("learner_group/learner/rl_module/{m}", "learner/rl_module/{m}",
                "rl_module/{m}", "{m}", "")
@@ -272,9 +272,9 @@ class ContinuousModulePolicy(ModulePolicy):
 
 
 def is_continuous(restricted) -> bool:
-    """Whether ``restricted`` is a continuous-action restricted policy."""
-    return callable(getattr(restricted, "sample", None)) and hasattr(restricted,
-                                                                    "action_space")
+    """Whether ``restricted`` is a continuous-action restricted policy
+    (:class:`~imm_ray.protocols.ContinuousRestrictedModel`: ``action_space``, ``sample``)."""
+    return isinstance(restricted, ContinuousRestrictedModel)
 
 
 def same_box(a: gym.spaces.Box, b: gym.spaces.Box) -> bool:
