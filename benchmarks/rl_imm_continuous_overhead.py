@@ -1,7 +1,7 @@
 """Benchmark: what the continuous-action IMM term costs IMMPPO per iteration on Pendulum.
 
 Run:
-    python benchmarks/rl_imm_continuous_overhead.py            # ~3 minutes on 2 cores
+    python benchmarks/rl_imm_continuous_overhead.py            # ~1.5 minutes on 2 cores
     python benchmarks/rl_imm_continuous_overhead.py --quick    # fewer iterations
 
 Prints one JSON object. All variants train Pendulum-v1 with the same settings (RLlib's
