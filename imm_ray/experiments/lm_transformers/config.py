@@ -52,6 +52,8 @@ class TrialConfig:
     """AdamW peak learning rate (linear warmup 5%, cosine decay)."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
+    eval_tokens: int = 0
+    """Evaluate on the first this-many tokens of valid and test (0: the whole splits)."""
     num_workers: int = 0
     """Ray Train workers (data-parallel); 0 runs the Trainer inside the Tune trial."""
     gpus_per_worker: float = 0.0
@@ -91,10 +93,11 @@ class TrialConfig:
         return dict(corpus_path=self.corpus_path, restricted_path=self.restricted_path or None,
                     model=self.model, n_positions=n_positions, dropout=self.dropout,
                     seed=self.seed, train_fraction=self.train_fraction,
+                    eval_tokens=self.eval_tokens,
                     settings=self.settings(),
                     training_args=dict(per_device_train_batch_size=self.batch_size // workers,
                                        per_device_eval_batch_size=32, learning_rate=self.lr,
-                                       weight_decay=self.weight_decay, warmup_ratio=0.05,
+                                       weight_decay=self.weight_decay, warmup_steps=0.05,
                                        lr_scheduler_type="cosine", logging_steps=50,
                                        save_strategy="no", use_cpu=self.gpus_per_worker == 0,
                                        dataloader_num_workers=0, **steps))

@@ -83,10 +83,11 @@ def prepare(corpus: str, tokenizer: str, model: str, block_size: int,
     return out
 
 
-def bigram_ppl(kn: KneserNeyBigram, corpus: TextCorpus, split: str) -> float:
-    """The bigram's perplexity over the split's blocks, scored like the model: each
-    block's tokens 1..T-1 given their previous token."""
+def bigram_ppl(kn: KneserNeyBigram, corpus: TextCorpus, split: str, tokens: int = 0) -> float:
+    """The bigram's perplexity over the split's blocks (its first ``tokens`` tokens when
+    > 0), scored like the model: each block's tokens 1..T-1 given their previous token."""
     ids = getattr(corpus, f"{split}_ids")
+    ids = ids if ids is None or not tokens else ids[:tokens]
     if ids is None:
         return float("nan")
     n = len(ids) // corpus.block_size * corpus.block_size
@@ -95,3 +96,11 @@ def bigram_ppl(kn: KneserNeyBigram, corpus: TextCorpus, split: str) -> float:
 
     lp = kn.log_prob(torch.as_tensor(blocks[:, :-1]), torch.as_tensor(blocks[:, 1:]))
     return float(torch.exp(-lp.mean()))
+
+
+def bigram_ppls(prepared: Prepared, tokens: int = 0) -> dict[str, float]:
+    """``{"valid": ppl, "test": ppl}`` of the prepared bigram on the evaluated tokens."""
+    with np.load(prepared.restricted_path, allow_pickle=False) as z:
+        kn = KneserNeyBigram.from_arrays(z)
+    corpus = TextCorpus.load(prepared.corpus_path)
+    return {s: bigram_ppl(kn, corpus, s, tokens) for s in ("valid", "test")}

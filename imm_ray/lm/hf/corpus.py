@@ -76,7 +76,8 @@ class TextCorpus:
     def save(self, path: str | os.PathLike) -> None:
         """The streams as one ``.npz`` (no pickle); :meth:`load` reads it back."""
         arrays = {"train_ids": self.train_ids, "valid_ids": self.valid_ids,
-                  "block_size": np.asarray(self.block_size), "vocab_size": np.asarray(self.vocab_size)}
+                  "block_size": np.asarray(self.block_size),
+                  "vocab_size": np.asarray(self.vocab_size)}
         if self.test_ids is not None:
             arrays["test_ids"] = self.test_ids
         np.savez(path, **arrays)

@@ -13,7 +13,8 @@ computed on that shard only.
 ``config`` (a JSON-able dict): ``corpus_path`` (:meth:`TextCorpus.save`),
 ``restricted_path`` (``KneserNeyBigram.to_arrays`` as ``.npz``, or None for ``none``),
 ``model`` (built-in name or folder), ``n_positions``, ``dropout``, ``seed``,
-``train_fraction``, ``settings`` (:class:`~imm_ray.lm.hf.checks.TrainerSettings` fields),
+``train_fraction``, ``eval_tokens`` (0: whole valid / test splits), ``settings``
+(:class:`~imm_ray.lm.hf.checks.TrainerSettings` fields),
 ``training_args`` (``TrainingArguments`` fields).
 """
 
@@ -29,7 +30,6 @@ import numpy as np
 from imm_ray.lm.hf.configs import build_model
 from imm_ray.lm.hf.corpus import TextCorpus
 from imm_ray.restricted.kneser_ney import KneserNeyBigram
-
 
 METRICS_FILE = "final_metrics.json"
 
@@ -49,6 +49,9 @@ def make_trainer(config: dict, output_dir: str, callbacks=()):
     from imm_ray.lm.hf.trainer import IMMTrainer
 
     corpus = TextCorpus.load(config["corpus_path"])
+    cap = config.get("eval_tokens") or None  # evaluate on the first tokens of valid / test
+    corpus.valid_ids = corpus.valid_ids[:cap]
+    corpus.test_ids = None if corpus.test_ids is None else corpus.test_ids[:cap]
     torch.manual_seed(config["seed"])
     model = build_model(config["model"], corpus.vocab_size, config["n_positions"],
                         config["dropout"], seed=config["seed"])
@@ -82,7 +85,8 @@ def train_loop_per_worker(config: dict) -> None:
         trainer = prepare_trainer(trainer)
         result = trainer.train()
         metrics = {**final_metrics(trainer, corpus), "train_loss": result.training_loss,
-                   "steps": trainer.state.global_step}
+                   "steps": trainer.state.global_step,
+                   "train_runtime": result.metrics["train_runtime"]}
         # Ray Train's Result.metrics are those of the last checkpointed report: rank 0
         # attaches a small one (the metrics as JSON) so the final numbers are the result's.
         with tempfile.TemporaryDirectory() as ck:

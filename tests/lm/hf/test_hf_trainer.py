@@ -81,7 +81,8 @@ def test_gradient_accumulation_gives_the_big_batch_update(corpus, kn, make_args,
         tr = IMMTrainer(model=model, train_dataset=data, restricted=kn, history_ids=history,
                         args=make_args(per_device_train_batch_size=batch,
                                        gradient_accumulation_steps=accum, max_steps=1,
-                                       optim="sgd", learning_rate=0.5, lr_scheduler_type="constant"),
+                                       optim="sgd", learning_rate=0.5,
+                                       lr_scheduler_type="constant"),
                         **settings)
         tr.train()
         params.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
