@@ -22,7 +22,10 @@ Each Tune trial is one (method, seed) (imm_ray.experiments.lm_finetune.trainable
 reports once, with its row and resolved config. Ends with ``results: <csv>`` (columns
 method, task, seed, mcc, f1, accuracy, imm_lambda, k, ...) and ``plot: <png>``.
 
-Results to expect: see docs/lm_finetune.md (measured table, command, cost).
+Results to expect (docs/lm_finetune.md, measured 7 Dec 2026 on a shared 2-core CPU): with
+--pretrain-steps 400 --max-length 32 all three rows are at chance (dev MCC -0.005, -0.003,
+0.020 over 5 seeds; IMM vs MLM +0.023 +- 0.036), in 251 s of pretraining and 2 min 45 s of
+fine-tuning; --quick takes about 40 s.
 """
 
 from __future__ import annotations
