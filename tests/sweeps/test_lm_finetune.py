@@ -73,7 +73,7 @@ def test_stand_in_splits_share_no_sentence(tmp_path):
     folder = ptb_acceptability(default_data_dir(), tmp_path, 300, 300)
     task = glue.read_task(folder, "cola")
     assert len(task["train"]) == 300 and abs(task["train"].labels.mean() - 0.5) < 0.01
-    real_train = {s for s, y in zip(task["train"].text_a, task["train"].labels) if y}
+    real_train = {s for s, y in zip(task["train"].text_a, task["train"].labels, strict=True) if y}
     assert not real_train & set(task["dev"].text_a)
 
 

@@ -38,8 +38,12 @@ def pretrain_bert(train_file: str | os.PathLike, cache: str | os.PathLike, *,
                   threads: int = 2) -> str:
     """The pretrained folder (cached under ``cache/bert-<key>``); returns its path."""
     import torch
-    from transformers import (AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForMaskedLM,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
 
     from imm_ray.lm.hf.encoders import tiny_encoder_config, train_wordpiece
 

@@ -35,8 +35,15 @@ TINY = {
 def train_wordpiece(files: Sequence[str | os.PathLike], vocab_size: int = 4000,
                     out_dir: str | os.PathLike | None = None):
     """A BERT-style WordPiece tokenizer trained on text ``files`` (see the module doc)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 8:

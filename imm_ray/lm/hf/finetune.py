@@ -103,7 +103,8 @@ class SharedEncoderModel(torch.nn.Module):
     def __init__(self, classifier, mlm=None):
         super().__init__()
         from transformers.models.auto.modeling_auto import (
-            MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as CLS)
+            MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as CLS,
+        )
 
         if type(classifier).__name__ not in set(CLS.values()):
             raise ValueError(f"model must be an AutoModelForSequenceClassification class, got "

@@ -110,7 +110,8 @@ def slow_loss(model, batch, trainer, seed):
 
 
 @pytest.mark.parametrize("estimator", ["sampled", "in_batch"])
-def test_trainer_loss_equals_slow_loop(text_dir, tokenizer_wp, tmp_path, estimator):
+def test_trainer_loss_equals_slow_loop(text_dir, tokenizer_wp,  # noqa: F811
+         tmp_path, estimator):
     from transformers import DataCollatorWithPadding, TrainingArguments
 
     from imm_ray.lm.hf.finetune_trainer import FinetuneTrainer

@@ -47,7 +47,8 @@ def train(tmp_path, tok, method, name="bert-tiny", estimator="sampled", steps=3,
     ("bert-tiny", "finetune", "sampled"), ("bert-tiny", "mlm", "sampled"),
     ("bert-tiny", "mlm_imm", "sampled"), ("roberta-tiny", "mlm_imm", "in_batch"),
     ("distilbert-tiny", "mlm_imm", "sampled")])
-def test_trainer_runs_and_logs(tmp_path, text_dir, tokenizer_wp, name, method, estimator):
+def test_trainer_runs_and_logs(tmp_path, text_dir, tokenizer_wp,  # noqa: F811
+         name, method, estimator):
     trainer = train(tmp_path, tokenizer_wp, method, name, estimator, text_dir=text_dir)
     logs = [h for h in trainer.state.log_history if "loss" in h]
     assert logs and all(math.isfinite(h["loss"]) for h in logs)
@@ -58,7 +59,8 @@ def test_trainer_runs_and_logs(tmp_path, text_dir, tokenizer_wp, name, method, e
     assert pred.predictions.shape == (8, 2)
 
 
-def test_mlm_step_moves_the_classifier_encoder(tmp_path, text_dir, tokenizer_wp):
+def test_mlm_step_moves_the_classifier_encoder(tmp_path, text_dir,
+        tokenizer_wp):  # noqa: F811
     model = tiny_shared("bert-tiny", len(tokenizer_wp))
     before = model.classifier.base_model.encoder.layer[0].attention.self.query.weight.clone()
     train(tmp_path, tokenizer_wp, "mlm", model=model, steps=1, text_dir=text_dir, mlm_weight=1.0)
@@ -66,7 +68,7 @@ def test_mlm_step_moves_the_classifier_encoder(tmp_path, text_dir, tokenizer_wp)
     assert not torch.equal(before, after)
 
 
-def test_bad_input_names_the_argument(tmp_path, text_dir, tokenizer_wp):
+def test_bad_input_names_the_argument(tmp_path, text_dir, tokenizer_wp):  # noqa: F811 (fixture)
     from transformers import AutoModelForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
     from imm_ray.lm.hf.encoders import tiny_encoder_config

@@ -46,7 +46,8 @@ def config(data, model):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_ray_train_two_workers(local_ray, tmp_path, text_dir, tokenizer_wp):
+def test_ray_train_two_workers(local_ray, tmp_path, text_dir,
+        tokenizer_wp):  # noqa: F811
     from imm_ray.lm.hf import finetune_run
 
     data, model = folders(tmp_path, text_dir, tokenizer_wp)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from finetune_helpers import tokenizer_wp  # noqa: F401 (fixture)
 
 from imm_ray.lm.hf import glue
@@ -64,7 +63,7 @@ def test_metrics_match_sklearn():
     assert glue.task_metrics([1, 1], [0, 1])["mcc"] == 0.0  # constant prediction
 
 
-def test_encode_pairs_with_token_types(tokenizer_wp):
+def test_encode_pairs_with_token_types(tokenizer_wp):  # noqa: F811 (fixture)
     data = split(True)
     enc = glue.encode_split(data, tokenizer_wp, max_length=16)
     f = enc[0]
