@@ -42,10 +42,24 @@ def load_experiment(source) -> pd.DataFrame:
 
     if isinstance(source, tune.ResultGrid):
         return source.get_dataframe()
+    return tune.ExperimentAnalysis(experiment_path(source)).dataframe()
+
+
+def experiment_path(source: str | os.PathLike) -> str:
+    """An experiment folder as Tune reads it: a URI (``s3://...``) unchanged; a local
+    path (relative, ``~``, ``file://`` or a ``pathlib.Path``) made absolute, since Tune
+    hands a relative one to pyarrow, which refuses it ("URI has empty scheme").
+
+    Raises:
+        FileNotFoundError: a local path that is not a folder (naming the path).
+    """
     path = os.fspath(source)
-    if "://" not in path and not os.path.isdir(path):
-        raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
-    return tune.ExperimentAnalysis(path).dataframe()
+    if "://" in path and not path.startswith("file://"):
+        return path
+    local = os.path.abspath(os.path.expanduser(path.removeprefix("file://")))
+    if not os.path.isdir(local):
+        raise FileNotFoundError(f"no Tune experiment folder at {path!r} ({local})")
+    return local
 
 
 def load_rows(source) -> pd.DataFrame:
@@ -53,18 +67,15 @@ def load_rows(source) -> pd.DataFrame:
     :func:`imm_ray.sweep.report`), concatenated, with a ``trial_id`` column.
 
     Args:
-        source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder
-            or URI), finished or still running.
+        source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder:
+            relative, ``~`` or ``pathlib.Path`` too; or a URI), finished or still running.
     """
     from ray import tune
 
     if isinstance(source, tune.ResultGrid):
         items = [(r.metrics.get("trial_id"), r.checkpoint) for r in source]
     else:
-        path = os.fspath(source)
-        if "://" not in path and not os.path.isdir(path):
-            raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
-        found = tune.ExperimentAnalysis(path)
+        found = tune.ExperimentAnalysis(experiment_path(source))
         items = [(t.trial_id, found.get_last_checkpoint(t)) for t in found.trials]
     frames = [_trial_rows(trial_id, ckpt) for trial_id, ckpt in items if ckpt is not None]
     frames = [f for f in frames if f is not None]
@@ -142,7 +153,9 @@ def best_per_group(agg: pd.DataFrame, group: Sequence[str], choose: str,
 
 def fit_schedule(best: pd.DataFrame, x: str = "n", y: str = "ratio", basis: str = "auto",
                  decimals: int | None = None) -> tuple[RatioSchedule, dict]:
-    """Least-squares line ``ratio = slope f(n) + intercept`` through the best ratios.
+    """Least-squares line ``ratio = slope f(n) + intercept`` through the best ratios,
+    clipped into ``[0, imm_ray.schedules.MAX_RATIO]`` (the one cap; a sweep's
+    ``schedules.json`` uses the same).
 
     Args:
         best: one row per dataset size with its best ratio (:func:`best_per_group`).

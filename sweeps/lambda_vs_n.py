@@ -114,7 +114,7 @@ def partial_note(rows, run: Run, args) -> str | None:
 
 
 def main(argv=None) -> int:
-    args, run = parse_args(argv, __doc__.splitlines()[0])  # 1. configs, validated before Ray starts
+    args, run = parse_args(argv, __doc__)  # 1. configs, validated before Ray starts
     result_grid = run_sweep(args, run)             # 2. Tuner: a trial per (method, n)
     rows = sweep.finished_rows(                 # 3. one row per (method, ratio, n, seed)
         result_grid, args, [*ROW_FIELDS, "trial_id"], ["method", "n", "ratio", "seed"])

@@ -16,8 +16,8 @@ Run (local Ray; ``--address`` joins a cluster, ``--resume`` continues a stopped 
 
 Every LMConfig field is a flag (``--emb-size``, ``--dropout``, ...; an explicit flag wins
 over the preset and its per-model settings); the grid axes are ``--models``,
-``--methods``, ``--imm-lambdas``, ``--ks``, ``--train-fractions``, ``--seeds`` and
-``--restricted-data``. Every grid point's config is validated before Ray starts. Ends
+``--methods``, ``--imm-lambdas``, ``--ks``, ``--train-fractions``, ``--seed-values`` and
+``--restricted-data`` (``--seeds N``: seeds 0..N-1, a count as in every sweep). Every grid point's config is validated before Ray starts. Ends
 with ``results: <CSV>`` (a row per trial) and ``plot: <PNG>`` lines; exits 1 if a trial
 failed (its error printed) or the sweep was interrupted.
 
@@ -72,7 +72,7 @@ def finish(args, errors: dict, missing: int, expected: int) -> int:
 
 
 def main(argv=None) -> int:
-    args, plan = parse_args(__doc__.split("\n")[0], argv)
+    args, plan = parse_args(__doc__, argv)
     data_path = prepare_data(args)  # also for --analyze: the bigram's own perplexities
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))

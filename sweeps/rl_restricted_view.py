@@ -81,8 +81,8 @@ QUICK = {"seeds": 2, "budgets": (1, 2), "restricted_iterations": 2, "restricted_
 
 def parse_args(argv=None):
     """Flags -> (args, settings, trial); every trial's config is checked before Ray starts."""
-    parser = sweep.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
-    add_dataclass_args(parser, ViewSweepConfig)
+    parser = sweep.sweep_parser(__doc__, EXPERIMENT)
+    add_dataclass_args(parser, ViewSweepConfig, choices={"methods": METHODS})
     add_dataclass_args(parser, ViewTrialConfig, skip=PLAN_FIELDS)
     if parser.parse_known_args(argv)[0].quick:
         parser.set_defaults(**QUICK)

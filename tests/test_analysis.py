@@ -1,5 +1,7 @@
 """imm_ray.analysis on synthetic result tables (no Ray needed)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,6 +65,18 @@ def test_load_experiment_missing_folder_names_the_path(tmp_path):
         analysis.load_experiment(tmp_path / "nope")
 
 
+def test_experiment_path_accepts_relative_home_and_pathlib(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    want = str(tmp_path / "exp")
+    for source in ("exp", "./exp", "~/exp", Path("exp"), f"file://{want}"):
+        assert analysis.experiment_path(source) == want
+    assert analysis.experiment_path("s3://bucket/exp") == "s3://bucket/exp"
+    with pytest.raises(FileNotFoundError, match="'~/nope'"):
+        analysis.experiment_path("~/nope")
+
+
 def module_example(path) -> str:
     """The code of imm_ray.analysis's docstring example, pointed at ``path``."""
     doc = analysis.__doc__
@@ -74,7 +88,7 @@ def module_example(path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path):
+def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path, monkeypatch):
     """A toy-shaped experiment through Tune (rows.parquet per trial, string ``method``):
     the docstring's example reads it and recovers the best-ratio line it was built with."""
     from ray import tune
@@ -111,3 +125,10 @@ def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path
     imm = best[best.method == "imm"].sort_values("n")
     assert np.allclose(imm.ratio, np.round(0.9 - 0.15 * np.log(imm.n), 1))
     assert fit["basis"] == "log_n" and fit["slope"] == pytest.approx(-0.15, abs=0.03)
+    # the README's form: a relative path (pyarrow alone refuses it), ~ and a pathlib.Path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for source in ("lambda_vs_n_x", "./lambda_vs_n_x", "~/lambda_vs_n_x",
+                   Path("lambda_vs_n_x")):
+        assert len(analysis.load_rows(source)) == len(rows)
+    assert len(analysis.load_experiment("~/lambda_vs_n_x")) == 10

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
 from imm_ray.experiments.lambda_vs_n.config import (
+    METHODS,
     OPTUNA_TOY_SIZES,
     QUICK_TOY_SIZES,
+    SEARCHES,
     TOY_SIZES,
     CellConfig,
     LambdaSweepConfig,
@@ -30,7 +32,15 @@ from imm_ray.experiments.lambda_vs_n.config import (
     table_sizes,
 )
 from imm_ray.tabular.cell import check_grid as check_table_grid
-from imm_ray.tabular.config import FitConfig, TabularConfig
+from imm_ray.tabular.config import (
+    INDUCED_KINDS,
+    MISSING,
+    MODELS,
+    RESTRICTED_KINDS,
+    RESTRICTED_SOURCES,
+    FitConfig,
+    TabularConfig,
+)
 from imm_ray.tabular.data import fingerprint, load_table
 from imm_ray.tabular.splits import split_sizes
 
@@ -38,6 +48,12 @@ EXPERIMENT = "lambda_vs_n"
 QUICK = {"ratios": (0.0, 0.35, 0.8, 0.95, 0.995), "seeds": 10, "valid_size": 2000,
          "test_size": 5000, "optuna_trials": 3}
 """--quick: 3 sizes x 4 methods = 12 trials of 10 seeds, under a minute with Ray start-up."""
+
+
+FLAG_CHOICES = {"methods": METHODS, "search": SEARCHES, "model": MODELS, "missing": MISSING,
+                "restricted_source": RESTRICTED_SOURCES, "restricted_kind": RESTRICTED_KINDS,
+                "induced": INDUCED_KINDS}
+"""The flags with fixed values (listed in --help)."""
 
 
 @dataclass
@@ -55,7 +71,7 @@ class Run:
 def build_parser(description: str) -> argparse.ArgumentParser:
     parser = sweep.sweep_parser(description, EXPERIMENT)
     for cls in (LambdaSweepConfig, FitConfig, ToyConfig, TabularConfig):
-        add_dataclass_args(parser, cls)
+        add_dataclass_args(parser, cls, choices=FLAG_CHOICES)
     return parser
 
 

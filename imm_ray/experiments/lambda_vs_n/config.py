@@ -75,6 +75,10 @@ def check_grid(sizes: Sequence[int], ratios: Sequence[float], methods: Sequence[
     as_int("--seeds", seeds, 1, 100_000)
 
 
+SEARCHES = ("grid", "optuna")
+"""--search: every ratio, or OptunaSearch per (method, n)."""
+
+
 @dataclass
 class LambdaSweepConfig:
     sizes: tuple[int, ...] = ()
@@ -98,7 +102,7 @@ class LambdaSweepConfig:
         self.sizes = tuple(as_int("--sizes", n) for n in self.sizes)
         self.ratios = tuple(as_float("--ratios", r) for r in self.ratios)
         self.seeds = as_int("--seeds", self.seeds)
-        self.search = as_choice("--search", self.search, ("grid", "optuna"))
+        self.search = as_choice("--search", self.search, SEARCHES)
         self.optuna_trials = as_int("--optuna-trials", self.optuna_trials, 1, 1000)
         self.optuna_max_ratio = as_float("--optuna-max-ratio", self.optuna_max_ratio, 0.0,
                                          1.0, low_open=True, high_open=True)

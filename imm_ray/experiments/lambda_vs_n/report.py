@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from imm_ray import analysis
-from imm_ray.core import RatioSchedule, lambda_from_ratio
+from imm_ray.core import lambda_from_ratio
 from imm_ray.experiments.lambda_vs_n.config import ORDER
 from imm_ray.tabular.trainer import ROW_FIELDS
 
@@ -40,16 +40,13 @@ def _method_order(col: pd.Series) -> pd.Series:
         col.name == "method" else col
 
 
-def fit_schedules(best: pd.DataFrame, basis: str = "auto",
-                  max_ratio: float = 0.999) -> dict[str, tuple]:
-    """``{method: (core.RatioSchedule, fit report)}`` through each method's best ratios,
-    clipped at ``max_ratio`` (the largest ratio swept)."""
+def fit_schedules(best: pd.DataFrame, basis: str = "auto") -> dict[str, tuple]:
+    """``{method: (core.RatioSchedule, fit report)}`` through each method's best ratios:
+    exactly :func:`imm_ray.analysis.fit_schedule` (clipped at ``schedules.MAX_RATIO``)."""
     out = {}
     for method, part in best.groupby("method"):
         if method not in FIXED and part["n"].nunique() >= 2:
-            sched, rep = analysis.fit_schedule(part, x="n", y="ratio", basis=basis)
-            out[method] = (RatioSchedule(sched.slope, sched.intercept, sched.basis,
-                                         max_ratio=max_ratio), rep)
+            out[method] = analysis.fit_schedule(part, x="n", y="ratio", basis=basis)
     return out
 
 
@@ -103,7 +100,7 @@ def degradation(rows: pd.DataFrame, methods=("imm", "reverse_kd"), n_min: float 
 def summarise(rows: pd.DataFrame, refs: dict[str, float] | None = None) -> dict:
     """Every table of the summary (``refs``: reference log-losses drawn as lines)."""
     best = best_ratios(rows)
-    return {"best": best, "schedules": fit_schedules(best, max_ratio=rows["ratio"].max()),
+    return {"best": best, "schedules": fit_schedules(best),
             "compare": compare(best) if {"imm", "none"} <= set(best.method) else None,
             "degradation": degradation(rows), "refs": refs or {},
             "show": show_sizes(rows["n"].unique())}

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imm_ray import core
+from imm_ray import analysis, core
+from imm_ray.schedules import MAX_RATIO
 from imm_ray.experiments.lambda_vs_n import report
 from imm_ray.experiments.lambda_vs_n.config import table_sizes
 
@@ -38,7 +39,10 @@ def test_best_ratios_schedules_and_comparison():
     assert imm.loc[4, "test_log_loss_mean"] == pytest.approx(0.5 + 0.001 * 3.5)
     specs = report.schedule_specs(tables["schedules"])
     schedule = core.make_schedule(json.loads(json.dumps(specs))["imm"])
-    assert schedule.max_ratio == 0.9 and schedule.ratio(4) > schedule.ratio(64)
+    assert schedule.max_ratio == MAX_RATIO and schedule.ratio(4) > schedule.ratio(64)
+    # one cap: the README's analysis.fit_schedule gives the schedules.json schedule
+    fitted, _ = analysis.fit_schedule(best[best.method == "imm"], x="n", y="ratio")
+    assert fitted == schedule
     assert tables["compare"].separated.all() and (tables["compare"].gain > 0.4).all()
     text = report.best_markdown(best, [4, 16, 64])
     assert "| 4 | 1.00" in text and "r=0.9: 0.504" in text
