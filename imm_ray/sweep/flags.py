@@ -66,8 +66,8 @@ def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                         "-e '.[tracking]'); files go under the storage path, W&B runs "
                         "offline unless you are logged in")
     p.add_argument("--track-uri", default=None, metavar="URI",
-                   help="MLflow tracking URI (default: a local file: store, "
-                        "<storage-path>/mlruns)")
+                   help="MLflow tracking URI, e.g. http://host:5000 or file:/path/mlruns "
+                        "(default: a local store, sqlite:///<storage-path>/mlflow.db)")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="Ray cluster to join, host:port, ray://host:port or auto (also "
                         "RAY_ADDRESS); unset: start a loopback-only Ray on this machine")

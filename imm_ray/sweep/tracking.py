@@ -4,8 +4,9 @@ tools researchers already use, through Tune's own logger callbacks.
 - ``tensorboard``: Tune's ``TBXLoggerCallback`` (event files in each trial's folder under
   the storage path; ``tensorboard --logdir <storage>/<name>``).
 - ``mlflow``: ``ray.air.integrations.mlflow.MLflowLoggerCallback``, one MLflow run per
-  trial in the MLflow experiment named like the sweep, in a local ``file:`` store
-  (``<storage-path>/mlruns``) unless ``--track-uri`` names another. A resumed trial goes on
+  trial in the MLflow experiment named like the sweep, in a local store under the storage
+  path (``sqlite:///<storage-path>/mlflow.db``; MLflow 3 refuses its old ``file:`` store
+  unless told otherwise) unless ``--track-uri`` names another (``file:...`` too). A resumed trial goes on
   in its own run (found by its ``trial_id`` tag), and a run Ctrl-C left open is closed as
   KILLED when the sweep stops, so nothing is held open or lost.
 - ``wandb``: ``ray.air.integrations.wandb.WandbLoggerCallback``, offline (``WANDB_MODE=
@@ -25,15 +26,17 @@ from pathlib import Path
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 def mlflow_uri(args: argparse.Namespace) -> str:
-    """``--track-uri``, or a ``file:`` store under the (local) storage path; cloud storage
-    keeps the store in ./results/mlruns (MLflow's file store is local)."""
+    """``--track-uri``, or a local SQLite store under the (local) storage path; with cloud
+    storage the store is ./results/mlflow.db. ``mlflow ui --backend-store-uri <uri>``."""
     if getattr(args, "track_uri", None):
+        if args.track_uri.startswith("file:"):  # asked for by name: allowed in MLflow 3
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         return args.track_uri
     from imm_ray.sweep.files import is_uri
     from imm_ray.sweep.flags import DEFAULT_STORAGE
 
     base = DEFAULT_STORAGE if is_uri(args.storage_path) else args.storage_path
-    return (Path(base).resolve() / "mlruns").as_uri()
+    return f"sqlite:///{Path(base).resolve() / 'mlflow.db'}"
 
 
 def wandb_logged_in() -> bool:
