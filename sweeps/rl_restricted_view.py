@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, replace
 
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.experiments.rl_restricted_view import report as view_report
 from imm_ray.experiments.rl_restricted_view.steps import (
     check_sweep,
     plan_trials,
@@ -128,6 +127,8 @@ def run_sweep(args, trial: ViewTrialConfig, plans: list[dict]):
 
 def main(argv=None) -> int:
     args, settings, trial = parse_args(argv)              # 1. config, checked before Ray
+    from imm_ray.experiments.rl_restricted_view import report as view_report
+
     sweep.init_ray(args)                            # 2. Ray, then step 1 (cached)
     restricted = restricted_policies(args, settings, trial)
     plans = plan_trials(settings.methods, settings.seeds,

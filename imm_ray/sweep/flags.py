@@ -39,10 +39,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         if action.choices is not None and not all(str(c) in text for c in action.choices):
             text += f" (one of: {', '.join(map(str, action.choices))})"
         default = action.default
+        flag_only = (argparse._StoreTrueAction, argparse._StoreFalseAction)
         quiet = (default is None or default is argparse.SUPPRESS or default is False
-                 or default == ""
-                 or (isinstance(default, (list, tuple)) and not default) or isinstance(action, (argparse._StoreTrueAction,
-                                                         argparse._StoreFalseAction)))
+                 or default == "" or (isinstance(default, (list, tuple)) and not default)
+                 or isinstance(action, flag_only))
         if "%(default)" in text or "default:" in text or quiet or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"

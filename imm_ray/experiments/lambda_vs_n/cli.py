@@ -31,7 +31,6 @@ from imm_ray.experiments.lambda_vs_n.config import (
     ToyConfig,
     table_sizes,
 )
-from imm_ray.tabular.cell import check_grid as check_table_grid
 from imm_ray.tabular.config import (
     INDUCED_KINDS,
     MISSING,
@@ -41,8 +40,6 @@ from imm_ray.tabular.config import (
     FitConfig,
     TabularConfig,
 )
-from imm_ray.tabular.data import fingerprint, load_table
-from imm_ray.tabular.splits import split_sizes
 
 EXPERIMENT = "lambda_vs_n"
 QUICK = {"ratios": (0.0, 0.35, 0.8, 0.95, 0.995), "seeds": 10, "valid_size": 2000,
@@ -97,6 +94,11 @@ def resolve(args: argparse.Namespace) -> Run:
     sweep = from_dict(LambdaSweepConfig, values, strict=False)
     fit = from_dict(FitConfig, values, strict=False)
     tab = from_dict(TabularConfig, values, strict=False)
+    # torch (through the table code) only once the flags' own checks have passed
+    from imm_ray.tabular.cell import check_grid as check_table_grid
+    from imm_ray.tabular.data import fingerprint, load_table
+    from imm_ray.tabular.splits import split_sizes
+
     if not tab.dataset:
         toy, tab, sha = from_dict(ToyConfig, values, strict=False), None, ""
         sizes = sweep.sizes or (QUICK_TOY_SIZES if args.quick else OPTUNA_TOY_SIZES

@@ -16,7 +16,6 @@ from imm_ray import sweep
 from imm_ray.checks import check_real
 from imm_ray.config import add_dataclass_args
 from imm_ray.experiments.lm_ptb.config import AXES, PRESETS, LMGrid, flag, trial_configs
-from imm_ray.lm import data as lmdata
 from imm_ray.lm.config import CHOICES, LMConfig
 from imm_ray.sweep.expfile import read_config_file
 
@@ -112,6 +111,8 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
                                 for m, o in preset["model_overrides"].items()}
     if args.asha and args.token_budget > 0:
         raise ValueError("--asha needs a fixed epoch count: pass --epochs (or --token-budget 0)")
+    from imm_ray.lm import data as lmdata  # torch: after the flags are parsed
+
     lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
     if args.analyze:
         return SweepPlan()

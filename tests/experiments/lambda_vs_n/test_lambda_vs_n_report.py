@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from imm_ray import analysis, core
-from imm_ray.schedules import MAX_RATIO
 from imm_ray.experiments.lambda_vs_n import report
 from imm_ray.experiments.lambda_vs_n.config import table_sizes
+from imm_ray.schedules import MAX_RATIO
 
 
 def synthetic_rows(seeds=8):
