@@ -18,8 +18,9 @@ Every LMConfig field is a flag (``--emb-size``, ``--dropout``, ...; an explicit 
 over the preset and its per-model settings); the grid axes are ``--models``,
 ``--methods``, ``--imm-lambdas``, ``--ks``, ``--train-fractions``, ``--seed-values`` and
 ``--restricted-data`` (``--seeds N``: seeds 0..N-1, a count as in every sweep). Every
-grid point's config is validated before Ray starts. Ends with ``results: <CSV>`` (a row per trial) and ``plot: <PNG>`` lines; exits 1 if a trial
-failed (its error printed) or the sweep was interrupted.
+grid point's config is validated before Ray starts. Ends with ``results: <CSV>`` (a row
+per trial) and ``plot: <PNG>`` lines; exits 1 if a trial failed (its error printed) or
+the sweep was interrupted.
 
 Measured (preset cpu, seeds 0-2, full test split, mean ± 95% CI): LSTM test perplexity
 at train_fraction 0.02 / 0.1: none 768.7 / 375.0, noising 723.5 / 383.6, reverse_kd

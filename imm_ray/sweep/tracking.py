@@ -7,8 +7,8 @@ tools researchers already use, through Tune's own logger callbacks.
   trial in the MLflow experiment named like the sweep, in a local store under the storage
   path (``sqlite:///<storage-path>/mlflow.db``; MLflow 3 refuses its old ``file:`` store
   unless told otherwise) unless ``--track-uri`` names another (``file:...`` too). A
-  resumed trial goes on in its own run (found by its ``trial_id`` tag), and a run Ctrl-C left open is closed as
-  KILLED when the sweep stops, so nothing is held open or lost.
+  resumed trial goes on in its own run (found by its ``trial_id`` tag), and a run Ctrl-C
+  left open is closed as KILLED when the sweep stops, so nothing is held open or lost.
 - ``wandb``: ``ray.air.integrations.wandb.WandbLoggerCallback``, offline (``WANDB_MODE=
   offline``, files under the storage path) unless this machine is logged in to W&B.
 
