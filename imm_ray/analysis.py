@@ -117,12 +117,27 @@ def _numeric(col: pd.Series) -> pd.Series:
         return col
 
 
+def metric_range(metric: str) -> tuple[float | None, float | None]:
+    """The values ``metric`` can take, from its name: log-losses, perplexities and
+    losses are >= 0 (perplexity >= 1), accuracies in [0, 1]; else unbounded."""
+    name = metric.rsplit("/", 1)[-1]
+    if "accuracy" in name:
+        return 0.0, 1.0
+    if "ppl" in name or "perplexity" in name:
+        return 1.0, None
+    if "log_loss" in name or name.startswith("loss"):
+        return 0.0, None
+    return None, None
+
+
 def aggregate(df: pd.DataFrame, by: Sequence[str], metric: str,
               confidence: float = 0.95) -> pd.DataFrame:
     """Mean of ``metric`` per group with a Student-t confidence interval.
 
-    Returns columns ``by + [mean, std, count, sem, ci_low, ci_high]``; groups of one
-    value get a zero-width interval.
+    Returns columns ``by + [mean, std, count, sem, ci_low, ci_high, ci_clipped]``; groups
+    of one value get a zero-width interval. The interval is clipped to the values the
+    metric can take (:func:`metric_range`: a log-loss's never goes below 0, so it stays on
+    a log-scaled plot), and ``ci_clipped`` says where it was.
     """
     from scipy import stats
 
@@ -134,7 +149,11 @@ def aggregate(df: pd.DataFrame, by: Sequence[str], metric: str,
     out["sem"] = out["std"] / np.sqrt(out["count"])
     t = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["count"] - 1, 1))
     half = np.where(out["count"] > 1, t * out["sem"], 0.0)
-    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    low, high = out["mean"] - half, out["mean"] + half
+    lo_bound, hi_bound = metric_range(metric)
+    out["ci_low"] = low if lo_bound is None else np.maximum(low, lo_bound)
+    out["ci_high"] = high if hi_bound is None else np.minimum(high, hi_bound)
+    out["ci_clipped"] = (out["ci_low"] != low) | (out["ci_high"] != high)
     return out
 
 
@@ -194,7 +213,8 @@ def _line_fit(n: np.ndarray, r: np.ndarray, basis: str) -> dict:
 
 def plot_with_ci(agg: pd.DataFrame, x: str, hue: str, path, *, ylabel: str, title: str = "",
                  logx: bool = False, ax=None):
-    """Lines of ``mean`` vs ``x``, one per ``hue`` value, with ``ci_low..ci_high`` bands.
+    """Lines of ``mean`` vs ``x``, one per ``hue`` value, with ``ci_low..ci_high`` bands;
+    each value drawn in its :func:`imm_ray.plotting.style` (one look per method everywhere).
 
     Saves a PNG at ``path`` when ``ax`` is None and returns the path (or the axis).
     """
@@ -203,11 +223,14 @@ def plot_with_ci(agg: pd.DataFrame, x: str, hue: str, path, *, ylabel: str, titl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from imm_ray.plotting import style
+
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for key, part in agg.sort_values(x).groupby(hue, sort=True):
-        line, = ax.plot(part[x], part["mean"], marker="o", ms=3, label=str(key))
+        look = style(key)  # one colour and marker per method in every figure
+        line, = ax.plot(part[x], part["mean"], ms=4, label=str(key), **look)
         ax.fill_between(part[x], part["ci_low"], part["ci_high"], alpha=0.2,
                         color=line.get_color())
     ax.set_xlabel(x)
@@ -258,15 +281,16 @@ def best_table(rows: pd.DataFrame, group: Sequence[str], choose: str, select: st
 
     Selecting on one metric (e.g. a validation loss) and reporting others (test metrics)
     keeps the reported intervals free of the selection. Returns one row per group:
-    ``group + [choose, "count"]`` and ``<m>_mean``, ``<m>_ci_low``, ``<m>_ci_high`` for
-    each ``m`` in ``report``.
+    ``group + [choose, "count"]`` and ``<m>_mean``, ``<m>_ci_low``, ``<m>_ci_high``,
+    ``<m>_ci_clipped`` (the interval met the metric's range, :func:`aggregate`) for each
+    ``m`` in ``report``.
     """
     keys = [*group, choose]
     sel = aggregate(rows, by=keys, metric=select, confidence=confidence)
     best = best_per_group(sel, group=group, choose=choose, mode=mode)[[*keys, "count"]]
     for m in report:
         agg = aggregate(rows, by=keys, metric=m, confidence=confidence)
-        agg = agg[[*keys, "mean", "ci_low", "ci_high"]].rename(
-            columns={c: f"{m}_{c}" for c in ("mean", "ci_low", "ci_high")})
+        stats_ = ("mean", "ci_low", "ci_high", "ci_clipped")
+        agg = agg[[*keys, *stats_]].rename(columns={c: f"{m}_{c}" for c in stats_})
         best = best.merge(agg, on=keys, how="left")
     return best
