@@ -12,7 +12,6 @@ from imm_ray import analysis
 from imm_ray.plotting import style
 
 
-
 def _panels(frame: pd.DataFrame, name: str):
     import matplotlib.pyplot as plt
 
