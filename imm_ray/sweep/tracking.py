@@ -20,6 +20,7 @@ is a one-line error naming it before Ray starts
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def tracking_callbacks(args: argparse.Namespace) -> list:
 
         callbacks.append(TBXLoggerCallback())
     if "mlflow" in tools:
+        for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..."
+            logging.getLogger(name).setLevel(logging.WARNING)
         callbacks.append(make_mlflow_callback(mlflow_uri(args), args.name))
     if "wandb" in tools:
         from ray.air.integrations.wandb import WandbLoggerCallback
