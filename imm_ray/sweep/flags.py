@@ -45,6 +45,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                  or isinstance(action, flag_only))
         if "%(default)" in text or "default:" in text or quiet or not action.option_strings:
             return text
+        if isinstance(default, (list, tuple)):  # as it is typed: --ratios 0.0 0.5
+            shown = " ".join(map(str, default)).replace("%", "%%")
+            return f"{text} (default: {shown})"
         return f"{text} (default: %(default)s)"
 
 
