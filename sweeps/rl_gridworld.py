@@ -100,6 +100,8 @@ def parse_args(argv=None):
     if known.lambda_search:
         parser.set_defaults(experiment=SEARCH_EXPERIMENT)
     args = sweep.parse_sweep_args(parser, argv)
+    if args.schedule.endswith(".json"):
+        args.schedule = sweep.local_path(args.schedule)  # ~ and relative paths
     try:
         settings = from_dict(GridSweepConfig, vars(args), strict=False)
         plans = plan_sweep(**asdict(settings), trial_fields=vars(args))

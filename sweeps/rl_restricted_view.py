@@ -86,6 +86,7 @@ def parse_args(argv=None):
     if parser.parse_known_args(argv)[0].quick:
         parser.set_defaults(**QUICK)
     args = sweep.parse_sweep_args(parser, argv)
+    args.restricted_checkpoint = sweep.local_path(args.restricted_checkpoint)  # ~, relative
     try:
         settings = from_dict(ViewSweepConfig, vars(args), strict=False)
         trial = from_dict(ViewTrialConfig, vars(args), strict=False)

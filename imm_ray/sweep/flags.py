@@ -103,6 +103,15 @@ def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
     return p
 
 
+def local_path(value: str) -> str:
+    """A path flag's value as trials can use it: ``~`` expanded and made absolute (Tune
+    runs each trial in its own folder, where a relative path means something else);
+    ``""`` and URIs (``s3://...``) unchanged."""
+    if not value or is_uri(str(value)):
+        return value
+    return os.path.abspath(os.path.expanduser(str(value).removeprefix("file://")))
+
+
 def name_flags_in_help(parser: argparse.ArgumentParser, aliases: dict | None = None) -> None:
     """Help texts written from field docstrings name fields (``token_budget``); rewrite
     each that is a flag of this parser as the flag (``--token-budget``). ``aliases`` maps

@@ -103,3 +103,26 @@ def test_help_names_flags_not_fields():
     p.add_argument("--epochs", type=int, help="if token_budget is 0; see imm_lambda")
     flags.name_flags_in_help(p, {"imm_lambda": "--imm-lambdas"})
     assert p._actions[-1].help == "if --token-budget is 0; see --imm-lambdas"
+
+
+def test_path_flags_take_home_and_relative_paths(tmp_path, monkeypatch):
+    """Trials run in their own folders: a path flag is made absolute (and ~ expanded)
+    before Ray starts; URIs and "" stay as they are."""
+    import numpy as np
+    import pandas as pd
+
+    from imm_ray.experiments.lambda_vs_n.cli import parse_args
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert sweep.local_path("~/a/b") == str(tmp_path / "a" / "b")
+    assert sweep.local_path("rel") == str(tmp_path / "rel")
+    assert sweep.local_path("s3://b/x") == "s3://b/x" and sweep.local_path("") == ""
+    g = np.random.default_rng(0)
+    x = g.normal(size=(400, 2))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": (x.sum(1) > 0).astype(int)}).to_csv(
+        tmp_path / "t.csv", index=False)
+    for given in ("~/t.csv", "t.csv"):
+        args, _ = parse_args(["--dataset", given, "--target", "y", "--restricted", "a",
+                              "--quick", "--storage-path", str(tmp_path / "runs")])
+        assert args.dataset == str(tmp_path / "t.csv")

@@ -14,7 +14,6 @@ would fail inside a trial fails here, naming its flag.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from imm_ray.experiments.lambda_vs_n.config import (
     ToyConfig,
     table_sizes,
 )
+from imm_ray.sweep.flags import local_path
 from imm_ray.tabular.config import (
     INDUCED_KINDS,
     MISSING,
@@ -104,9 +104,9 @@ def resolve(args: argparse.Namespace) -> Run:
         sizes = sweep.sizes or (QUICK_TOY_SIZES if args.quick else OPTUNA_TOY_SIZES
                                 if sweep.search == "optuna" else TOY_SIZES)
     else:
+        if not tab.dataset.startswith("sklearn:"):  # ~ and relative paths, as trials see them
+            tab.dataset = args.dataset = local_path(tab.dataset)
         toy, table = None, load_table(tab.dataset, tab)
-        if not tab.dataset.startswith("sklearn:"):
-            tab.dataset = args.dataset = os.path.abspath(tab.dataset)
         top = split_sizes(len(table.y), tab).max_n(tab)
         sizes = sweep.sizes or table_sizes(top, 3 if args.quick else 8)
         print(check_table_grid(table, tab, sizes))

@@ -104,6 +104,7 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
         args.token_budget = 0  # --epochs N means N epochs, not the preset's token budget
     check_device(args, given)
     resolve_seeds(args, given)
+    args.data_dir, args.cache_dir = map(sweep.local_path, (args.data_dir, args.cache_dir))
     if "threads" not in given:
         args.threads = max(1, int(args.cpus_per_trial))
     if args.model_overrides is None:  # a resume keeps the original run's (saved) ones
