@@ -52,7 +52,8 @@ from imm_ray.schedules import (
 __all__ = [
     "PROB_ATOL", "REFERENCE_RL_SCHEDULE", "SCHEDULE_PRESETS", "ConstantSchedule",
     "NonFiniteLossError", "RatioSchedule", "Reduction", "Schedule", "as_real",
-    "assert_finite", "check_probs", "check_real", "imm_loss", "induced_log_probs",
+    "assert_finite", "check_probs", "check_real", "gaussian_log_probs", "imm_loss",
+    "imm_loss_continuous", "induced_log_probs",
     "interpolate", "lambda_from_ratio", "make_schedule", "mix_losses", "ratio_from_lambda",
     "reverse_kd_loss", "serialized_imm_backward",
 ]
@@ -218,6 +219,96 @@ def mix_losses(main: Tensor, extra: Tensor, ratio: float | Tensor) -> Tensor:
     else:
         ratio = checks.check_ratio(ratio)
     return (1 - ratio) * main + ratio * extra
+
+
+# --------------------------------------------------------------------------- continuous
+
+
+def imm_loss_continuous(
+    component_log_probs: Tensor,
+    sample_weights: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """IMM risk for continuous actions, estimated with ``m`` actions drawn from ``Pbar``.
+
+    The induced policy is the mixture ``Qbar(a | x) = sum_j w_j Q(a | x, xb_j)`` of the ``k``
+    component densities, and ``L_imm(x) = -E_{a ~ Pbar(.|x)} log Qbar(a | x)`` (KL(Pbar ||
+    Qbar) plus the entropy of Pbar, a constant) is estimated by
+
+        ``L_imm(x) ~= -(1/m) sum_i log sum_j w_j exp(log Q(a_i | x, xb_j))``,  ``a_i ~ Pbar``
+
+    (a log-mean-exp over ``k`` for uniform weights). Unbiased in the draws of ``a`` for a
+    fixed mixture; no gradient flows through ``Pbar``. ``k = 1`` with the point's own full
+    observation is the per-sample reverse-KD term ``-E_{a ~ Pbar} log Q(a | x, xb)``; ``m = 1``
+    with ``a`` the action of a deterministic ``Pbar`` is the deterministic special case.
+
+    Args:
+        component_log_probs: ``[..., k, m]`` log-densities ``log Q(a_i | x, xb_j)`` of the
+            ``m`` restricted actions of each restricted context under its ``k`` components
+            (e.g. :func:`gaussian_log_probs`; with gradient).
+        sample_weights: optional ``[..., k]`` conditional ``pi(xb_j | x)`` (non-negative,
+            summing to 1 over k). Default uniform ``1/k``. Leading dims equal to
+            ``component_log_probs.shape[:-2]`` or broadcasting to it without adding dims.
+        reduction: ``"mean"`` / ``"sum"`` over restricted contexts, or ``"none"`` for the
+            per-context ``[...]`` tensor.
+    """
+    checks.check_logits(component_log_probs, "component_log_probs", min_dim=2)
+    k = component_log_probs.shape[-2]
+    if k < 1:
+        raise ValueError(f"k (component_log_probs.shape[-2]) must be >= 1, got {k}")
+    log_q = component_log_probs.to(checks.compute_dtype(component_log_probs))
+    if sample_weights is not None:
+        checks.check_float_tensor(sample_weights, "sample_weights", " of probabilities")
+        if sample_weights.dim() < 1 or sample_weights.shape[-1] != k:
+            raise ValueError(f"sample_weights must be [..., k={k}] to match "
+                             f"component_log_probs {tuple(component_log_probs.shape)}, got "
+                             f"shape {tuple(sample_weights.shape)}")
+        checks.check_leading(sample_weights, "sample_weights",
+                             component_log_probs.shape[:-2], "component_log_probs.shape[:-2]")
+        check_probs(sample_weights, "sample_weights")
+        log_q = log_q + torch.log(sample_weights.to(log_q.dtype)).unsqueeze(-1)
+    log_qbar = torch.logsumexp(log_q, dim=-2)  # [..., m]
+    if sample_weights is None:
+        log_qbar = log_qbar - math.log(k)
+    per_row = -log_qbar.mean(dim=-1)
+    return checks.reduce_rows(per_row, reduction, "component_log_probs")
+
+
+def gaussian_log_probs(mean: Tensor, log_std: Tensor, actions: Tensor,
+                       squashed: bool = False) -> Tensor:
+    """Log-densities of ``m`` actions under ``k`` diagonal Gaussians (or tanh-squashed ones).
+
+    Args:
+        mean, log_std: ``[..., k, d]`` component parameters.
+        actions: ``[..., m, d]`` actions (leading dims equal to ``mean.shape[:-2]`` or
+            broadcasting to it without adding dims). With ``squashed=True`` they lie in
+            ``(-1, 1)`` and the density is that of ``tanh(u)``, ``u ~ N(mean, std)``:
+            ``log N(atanh a) - sum log(1 - a^2)``.
+
+    Returns:
+        ``[..., k, m]``: ``log Q(a_i | component j)``, summed over the ``d`` action dims.
+    """
+    checks.check_logits(mean, "mean", min_dim=2)
+    checks.check_logits(log_std, "log_std", min_dim=2)
+    if log_std.shape != mean.shape:
+        raise ValueError(f"log_std must have mean's shape {tuple(mean.shape)}, got "
+                         f"{tuple(log_std.shape)}")
+    checks.check_logits(actions, "actions", min_dim=2)
+    if actions.shape[-1] != mean.shape[-1]:
+        raise ValueError(f"actions must be [..., m, d={mean.shape[-1]}] to match mean "
+                         f"{tuple(mean.shape)}, got {tuple(actions.shape)}")
+    checks.check_leading(actions[..., 0], "actions[..., 0]", mean.shape[:-2],
+                         "mean.shape[:-2]")
+    if squashed and not bool(((actions > -1) & (actions < 1)).all()):
+        raise ValueError("actions must lie in (-1, 1) for squashed=True (tanh's range)")
+    a = actions.to(checks.compute_dtype(mean))
+    u = torch.atanh(a) if squashed else a
+    z = (u.unsqueeze(-3) - mean.unsqueeze(-2)) * torch.exp(-log_std).unsqueeze(-2)
+    per_dim = -0.5 * z * z - log_std.unsqueeze(-2) - 0.5 * math.log(2 * math.pi)
+    out = per_dim.sum(-1)  # [..., k, m]
+    if squashed:
+        out = out - torch.log1p(-a * a).sum(-1).unsqueeze(-2)
+    return out
 
 
 # --------------------------------------------------------------------------- serialized

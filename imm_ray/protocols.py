@@ -46,3 +46,16 @@ def check_restricted_model(model: RestrictedModel, num_classes: int, name: str =
     if model.num_classes != num_classes:
         raise ValueError(f"{name} model has num_classes={model.num_classes} but the full model "
                          f"has {num_classes}: they must share one label/vocabulary/action set")
+
+
+@runtime_checkable
+class ContinuousRestrictedModel(Protocol):
+    """``Pbar(a | x)`` over a ``gymnasium.spaces.Box`` of actions: what the continuous IMM
+    term needs is draws from it (no densities, no gradient)."""
+
+    action_space: object
+    """The ``Box`` it acts in (shape and bounds are checked against the environment's)."""
+
+    def sample(self, restricted_contexts: Tensor, m: int) -> Tensor:
+        """``[B, ...]`` restricted contexts -> ``[B, m, *action_shape]`` actions."""
+        ...

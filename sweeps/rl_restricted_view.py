@@ -18,6 +18,7 @@ Run:
     python sweeps/rl_restricted_view.py --resume        # continue the newest interrupted run
     python sweeps/rl_restricted_view.py --restricted-checkpoint PATH   # skip step 1
     python sweeps/rl_restricted_view.py --env Acrobot-v1 --view 0 1 2 3 --induced neighbours --k 8
+    python sweeps/rl_restricted_view.py --env Pendulum-v1 --view 0 1 --samples 8   # Box actions
 
 Each Tune trial is one (method, restricted checkpoint, seed)
 (imm_ray.experiments.rl_restricted_view.trainable):

@@ -1,4 +1,5 @@
-"""RLlib algorithms with the IMM term for any discrete-action gymnasium environment;
+"""RLlib algorithms with the IMM term for any discrete-action (and, for IMMPPO, Box-action:
+:mod:`imm_ray.rl.continuous`) gymnasium environment;
 importing registers them with Tune.
 
 - ``IMMPG`` (:mod:`imm_ray.rl.pg`): REINFORCE + IMM, the paper's learner.

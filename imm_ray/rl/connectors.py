@@ -56,3 +56,11 @@ def lean_env_runner_settings() -> dict:
         "module_to_env_connector": lambda env, spaces: [SampleDiscreteActions()],
         "add_default_connectors_to_module_to_env_pipeline": False,
     }
+
+
+def env_runner_settings_for(action_space) -> dict:
+    """The lean pipelines for a ``Discrete`` action space; RLlib's defaults (``{}``:
+    Gaussian sampling, action unsquashing and clipping) for any other."""
+    import gymnasium as gym
+
+    return lean_env_runner_settings() if isinstance(action_space, gym.spaces.Discrete) else {}

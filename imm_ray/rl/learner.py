@@ -12,6 +12,13 @@
   each batch observation against ``Pbar`` of its restricted context (the per-sample
   baseline the paper argues against). Logged as ``loss/reverse_kd``.
 
+With ``Box`` actions (:mod:`imm_ray.rl.continuous`) both terms draw ``m``
+(``config.imm(samples=m)``) actions per row from the restricted policy and score them
+with the module's own action distribution: ``imm`` gives the ``[B, k, m]`` log-densities
+under the ``k`` extended observations to ``imm_ray.core.imm_loss_continuous``
+(log-mean-exp over ``k``: the mixture induced policy); ``reverse_kd`` is the same
+function with ``k = 1``, the row's own observation.
+
 With ``config.imm(every=j)`` the term is added on every ``j``-th minibatch update of a
 module only (counted by this learner from its build), at the same lambda: the RL twin of
 the LM trainer's ``imm_every``, a ``1/j`` share of the term's cost.
@@ -33,8 +40,9 @@ from ray.rllib.core.models.base import ENCODER_OUT
 from ray.rllib.utils.annotations import override
 from torch import Tensor
 
-from imm_ray.core import imm_loss, reverse_kd_loss
+from imm_ray.core import imm_loss, imm_loss_continuous, reverse_kd_loss
 from imm_ray.metrics import LOSS_IMM, LOSS_MAIN, LOSS_REVERSE_KD
+from imm_ray.rl.continuous import component_log_probs, is_continuous, to_module_units
 from imm_ray.rl.settings import check_imm_spaces
 
 
@@ -106,6 +114,15 @@ class IMMLearner(TorchLearner):
             check_imm_spaces(setup, module.observation_space, module.action_space)
             self.imm_setups[module_id] = setup
 
+    def restricted_actions(self, module_id: str, contexts: Tensor) -> Tensor:
+        """``[B, m, *shape]`` draws of the (continuous) restricted policy at ``contexts``,
+        in the module's distribution coordinates (no gradient)."""
+        setup = self.imm_setups[module_id]
+        actions = setup.restricted.sample(contexts, setup.samples)
+        return to_module_units(actions, setup.restricted,
+                               self.module[module_id].unwrapped().action_space,
+                               self.config.normalize_actions)
+
     def imm_term(self, module_id: str, batch: dict[str, Any]) -> Tensor:
         """The reduced IMM loss of ``batch`` (with gradient)."""
         setup = self.imm_setups[module_id]
@@ -113,6 +130,11 @@ class IMMLearner(TorchLearner):
         b, k = extended.shape[:2]
         flat = extended.reshape(b * k, *extended.shape[2:])
         logits = policy_logits(self.module[module_id], flat).view(b, k, -1)  # [B, k, A]
+        if is_continuous(setup.restricted):
+            actions = self.restricted_actions(module_id, contexts).to(logits)  # [B, m, d]
+            log_q = component_log_probs(self.module[module_id].unwrapped(), logits, actions)
+            per_row = imm_loss_continuous(log_q, weights, reduction="none")  # [B]
+            return self.reduce_rows(module_id, batch, to_all_rows(per_row, batch))
         restricted = setup.restricted.probs(contexts).to(logits)  # [B, A]
         per_row = imm_loss(logits, restricted, weights, reduction="none")  # [B]
         return self.reduce_rows(module_id, batch, to_all_rows(per_row, batch))
@@ -121,7 +143,14 @@ class IMMLearner(TorchLearner):
         """The reduced per-sample CE to the restricted policy (with gradient)."""
         setup = self.imm_setups[module_id]
         logits = fwd_out[Columns.ACTION_DIST_INPUTS]  # [B, A]
-        restricted = setup.restricted.probs(setup.context(batch[Columns.OBS])).to(logits)
+        contexts = setup.context(batch[Columns.OBS])
+        if is_continuous(setup.restricted):  # k = 1: the row's own observation
+            actions = self.restricted_actions(module_id, contexts).to(logits)  # [B, m, d]
+            log_q = component_log_probs(self.module[module_id].unwrapped(), logits[:, None],
+                                        actions)  # [B, 1, m]
+            per_row = imm_loss_continuous(log_q, reduction="none")
+            return self.reduce_rows(module_id, batch, per_row)
+        restricted = setup.restricted.probs(contexts).to(logits)
         per_row = reverse_kd_loss(logits, restricted, reduction="none")  # [B]
         return self.reduce_rows(module_id, batch, per_row)
 

@@ -10,6 +10,16 @@
 - The POMDP policies of :mod:`imm_ray.restricted.pomdp` (tables) implement the protocol
   already.
 
+Continuous (``Box``) actions (``ContinuousRestrictedModel``: ``action_space``,
+``sample(contexts, m) -> [B, m, *shape]``, ``mean(contexts)``): :func:`from_checkpoint`
+of an RLModule with a ``Box`` action space draws from its action distribution in the
+module's own (RLlib-normalised, ``units = "policy"``) coordinates;
+:func:`imm_ray.rl.continuous.from_gaussian_module` ``(fn, action_space)`` wraps an
+``nn.Module`` returning ``(mean, log_std)``, a ``torch.distributions`` object, or a
+deterministic action ``[B, d]``, in environment units (``units = "env"``, mapped by the
+learner).
+:func:`check_continuous_setup` is their build-time check.
+
 :func:`check_restricted_setup` is the build-time check every algorithm runs: the view fits
 the observation space, the policy has the environment's action count, and the policy
 accepts what the view produces (each message names both shapes).
@@ -26,7 +36,7 @@ import torch
 from torch import Tensor
 
 from imm_ray.core import check_probs
-from imm_ray.protocols import RestrictedModel
+from imm_ray.protocols import ContinuousRestrictedModel, RestrictedModel
 
 MODULE_DIRS = ("learner_group/learner/rl_module/{m}", "learner/rl_module/{m}",
                "rl_module/{m}", "{m}", "")
@@ -115,9 +125,16 @@ def _move_to(module: torch.nn.Module, device: torch.device) -> None:
         module.to(device)
 
 
-def from_checkpoint(path, module_id: str = "default_policy") -> ModulePolicy:
-    """The restricted policy of the RLModule ``module_id`` saved under ``path``."""
-    return ModulePolicy(path, module_id)
+def from_checkpoint(path, module_id: str = "default_policy"):
+    """The restricted policy of the RLModule ``module_id`` saved under ``path``: a
+    :class:`ModulePolicy` (discrete actions) or, for a ``Box`` action space, a
+    :class:`ContinuousModulePolicy`."""
+    policy = ModulePolicy(path, module_id)
+    d = policy.module_dir
+    module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
+    if isinstance(module.action_space, gym.spaces.Box):
+        return ContinuousModulePolicy(path, module_id)
+    return policy
 
 
 class CallablePolicy:
@@ -173,6 +190,14 @@ def check_restricted_setup(restricted, view, obs_space: gym.Space,
     """Raise ValueError unless ``restricted`` (a RestrictedModel) and ``view`` fit the
     environment's spaces; messages name both shapes. ``view=None`` skips the view checks
     (a user estimator without a view)."""
+    if is_continuous(restricted):
+        check_continuous_setup(restricted, view, obs_space, action_space)
+        return
+    if isinstance(action_space, gym.spaces.Box) and isinstance(restricted, RestrictedModel):
+        raise ValueError(f"restricted_policy {restricted!r} has {restricted.num_classes} "
+                         f"discrete actions but the environment's action space is "
+                         f"{action_space}; a Box needs a continuous restricted policy "
+                         "(from_checkpoint of a Box-action module, from_gaussian_module)")
     if not isinstance(restricted, RestrictedModel):
         raise ValueError(f"restricted_policy must have num_classes and probs(contexts), got "
                          f"{type(restricted).__name__}")
@@ -200,3 +225,93 @@ def check_restricted_setup(restricted, view, obs_space: gym.Space,
         raise ValueError(f"restricted_policy {restricted!r} returned shape "
                          f"{tuple(probs.shape)} for one context of shape "
                          f"{tuple(sample.shape[1:])}; expected (1, {action_space.n})")
+
+
+# --------------------------------------------------------------------------- Box actions
+
+
+class ContinuousModulePolicy(ModulePolicy):
+    """Draws from an RLModule's action distribution (``Box`` actions), without gradient,
+    in the module's distribution coordinates (``units = "policy"``)."""
+
+    units = "policy"
+
+    @property
+    def module(self):
+        if self._module is None:
+            d = find_module_dir(self.path, self.module_id)
+            module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
+            if not isinstance(module.action_space, gym.spaces.Box):
+                raise ValueError(f"restricted_policy {self!r}: needs a Box action space, "
+                                 f"the module has {module.action_space}")
+            self._module = module
+        return self._module
+
+    @property
+    def action_space(self):
+        return self.module.action_space
+
+    def _dist(self, restricted_contexts: Tensor):
+        from ray.rllib.core.columns import Columns
+
+        x = torch.as_tensor(restricted_contexts)
+        _move_to(self.module, x.device)
+        out = self.module.forward_inference({Columns.OBS: x.float()})
+        cls = self.module.get_inference_action_dist_cls()
+        return cls.from_logits(out[Columns.ACTION_DIST_INPUTS].float())
+
+    @torch.no_grad()
+    def sample(self, restricted_contexts: Tensor, m: int) -> Tensor:
+        """``[B, ...]`` -> ``[B, m, d]`` draws from the module's distribution."""
+        return self._dist(restricted_contexts).sample(sample_shape=(m,)).movedim(0, 1)
+
+    @torch.no_grad()
+    def mean(self, restricted_contexts: Tensor) -> Tensor:
+        """``[B, ...]`` -> ``[B, d]``: the distribution's deterministic action."""
+        return self._dist(restricted_contexts).to_deterministic().sample()
+
+
+def is_continuous(restricted) -> bool:
+    """Whether ``restricted`` is a continuous-action restricted policy
+    (:class:`~imm_ray.protocols.ContinuousRestrictedModel`: ``action_space``, ``sample``)."""
+    return isinstance(restricted, ContinuousRestrictedModel)
+
+
+def same_box(a: gym.spaces.Box, b: gym.spaces.Box) -> bool:
+    """Equal shapes and bounds."""
+    return (a.shape == b.shape and np.allclose(a.low, b.low, equal_nan=True)
+            and np.allclose(a.high, b.high, equal_nan=True))
+
+
+def check_continuous_setup(restricted, view, obs_space: gym.Space,
+                           action_space: gym.Space) -> None:
+    """Raise ValueError unless ``restricted`` acts in the environment's ``Box`` (shape and
+    bounds; the message names both spaces) and draws ``[1, 1, *shape]`` for one of
+    ``view``'s contexts."""
+    if not isinstance(action_space, gym.spaces.Box) or not isinstance(
+            restricted.action_space, gym.spaces.Box) or not same_box(
+            restricted.action_space, action_space):
+        raise ValueError(f"restricted_policy {restricted!r} acts in {restricted.action_space} "
+                         f"but the environment's action space is {action_space}: they must "
+                         "be Boxes with the same shape and bounds")
+    if view is None:
+        return
+    view_space = view.space(obs_space)
+    sample = view(torch.as_tensor(np.asarray(obs_space.sample()))[None])
+    got = tuple(sample.shape[1:]) if view_space is None else _shape_of(view_space)
+    wants = getattr(restricted, "input_shape", None)
+    if wants is not None and tuple(wants) != got:
+        raise ValueError(f"restricted_policy {restricted!r} takes inputs of shape "
+                         f"{tuple(wants)} but restricted_view {view!r} gives {got}")
+    try:
+        actions = restricted.sample(sample, 1)
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        raise ValueError(f"restricted_policy {restricted!r} failed on a restricted context of "
+                         f"shape {tuple(sample.shape)} from restricted_view {view!r}: {e}"
+                         ) from e
+    want = (1, 1, *action_space.shape)
+    if not torch.is_tensor(actions) or tuple(actions.shape) != want:
+        got = tuple(actions.shape) if torch.is_tensor(actions) else type(actions).__name__
+        raise ValueError(f"restricted_policy {restricted!r} returned shape {got} for one "
+                         f"context of shape {tuple(sample.shape[1:])} and m=1; expected "
+                         f"{want}")

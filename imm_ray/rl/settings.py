@@ -8,6 +8,7 @@ registry of environment plug-ins. Shared by ``IMMPGConfig`` and ``IMMPPOConfig``
         restricted_view=select(2, 3),   # imm_ray.rl.views: obs -> restricted context
         induced="pool",            # "pool" | "neighbours" | "binned" | "enumerated" | object
         k=16, pool_size=None, bins=8,   # estimator settings (imm_ray.rl.induced)
+        samples=8,                 # Box actions: m actions drawn from Pbar per row
         method="imm",              # or "reverse_kd": per-sample CE(Pbar(.|x_i), Q(.|s_i))
         every=1,                   # the term on every j-th minibatch update (amortised)
         imm_lambda=0.25,           # float, or a schedule spec for imm_ray.core.make_schedule
@@ -40,6 +41,7 @@ from ray.rllib.algorithms.algorithm_config import NotProvided
 
 from imm_ray.core import ConstantSchedule, make_schedule
 from imm_ray.protocols import RestrictedModel
+from imm_ray.rl.continuous import is_continuous
 from imm_ray.rl.induced import ESTIMATORS, make_estimator
 from imm_ray.rl.restricted import check_restricted_setup
 from imm_ray.rl.views import check_view
@@ -84,6 +86,8 @@ class IMMSetup:
     interpolate_ratio: float | None
     every: int = 1
     """The term is added on every ``every``-th minibatch update of the module."""
+    samples: int = 8
+    """Box actions: ``m`` actions drawn from the restricted policy per row."""
 
     def context(self, obs):
         """Restricted context of full observations (the estimator's, else the view's)."""
@@ -95,7 +99,7 @@ class IMMSetup:
 IMM_DEFAULTS = {"imm_restricted_policy": None, "imm_restricted_view": None,
                 "imm_induced": None, "imm_k": 16, "imm_pool_size": None, "imm_bins": 8,
                 "imm_method": "imm", "imm_lambda": 0.0, "imm_dataset_size": None,
-                "imm_interpolate_ratio": None, "imm_every": 1}
+                "imm_interpolate_ratio": None, "imm_every": 1, "imm_samples": 8}
 
 
 def is_search_space(value) -> bool:
@@ -171,10 +175,12 @@ def check_choice(name: str, value, allowed, objects_ok: bool = False):
 
 
 def check_policy(value):
-    if value is None or isinstance(value, (str, dict, RestrictedModel)):
+    if value is None or isinstance(value, (str, dict, RestrictedModel)) or is_continuous(
+            value):
         return value
     raise ValueError(f"restricted_policy must be a RestrictedModel (num_classes, probs), e.g. "
-                     f"imm_ray.rl.restricted.from_checkpoint(path), or a kind an environment "
+                     f"imm_ray.rl.restricted.from_checkpoint(path), a continuous one "
+                     f"(action_space, sample; imm_ray.rl.continuous), or a kind an environment "
                      f"plug-in builds; got {type(value).__name__}")
 
 
@@ -196,6 +202,7 @@ CHECKS = {
     "imm_dataset_size": lambda v: check_int("dataset_size", v, 1, allow_none=True),
     "imm_interpolate_ratio": lambda v: check_ratio("interpolate_ratio", v),
     "imm_every": lambda v: check_int("every", v, 1),
+    "imm_samples": lambda v: check_int("samples", v, 1),
 }
 """Config attribute -> checker returning the value to store (numbers made Python)."""
 
@@ -218,13 +225,14 @@ class IMMConfigMixin:
     def imm(self, *, restricted_policy=NotProvided, restricted_view=NotProvided,
             induced=NotProvided, k=NotProvided, pool_size=NotProvided, bins=NotProvided,
             method=NotProvided, imm_lambda=NotProvided, dataset_size=NotProvided,
-            interpolate_ratio=NotProvided, every=NotProvided):
+            interpolate_ratio=NotProvided, every=NotProvided, samples=NotProvided):
         """Set the IMM term (see the module docstring); returns the config."""
         set_checked(self, CHECKS, {
             "imm_restricted_policy": restricted_policy, "imm_restricted_view": restricted_view,
             "imm_induced": induced, "imm_k": k, "imm_pool_size": pool_size, "imm_bins": bins,
             "imm_method": method, "imm_lambda": imm_lambda, "imm_dataset_size": dataset_size,
-            "imm_interpolate_ratio": interpolate_ratio, "imm_every": every})
+            "imm_interpolate_ratio": interpolate_ratio, "imm_every": every,
+            "imm_samples": samples})
         return self
 
     def imm_lambda_value(self) -> float:
@@ -258,7 +266,8 @@ class IMMConfigMixin:
             raise ValueError("restricted_policy needs restricted_view (what it sees of an "
                              "observation), e.g. imm_ray.rl.views.select(2, 3)")
         return IMMSetup(restricted, view, estimator, imm_lambda, self.imm_method,
-                        None if ratio is None else float(ratio), self.imm_every)
+                        None if ratio is None else float(ratio), self.imm_every,
+                        self.imm_samples)
 
     def _restricted(self, plugin):
         spec = self.imm_restricted_policy

@@ -35,7 +35,9 @@ SWEEP = {"methods": ("none", "imm", "reverse_kd", "interpolate"), "seeds": 2,
     ({"restricted_early": 3}, {}, r"--restricted-early \(3\) must be below"),
     ({"restricted_checkpoint": "/nope"}, {}, "--restricted-checkpoint: no checkpoint at '/nope'"),
     ({}, {"env": "NoSuchEnv-v0"}, "--env: no gymnasium environment 'NoSuchEnv-v0'"),
-    ({}, {"env": "Pendulum-v1", "view": (0,)}, "--env: Pendulum-v1 has action space Box"),
+    ({}, {"samples": 0}, "--samples must be an integer >= 1, got 0"),
+    ({}, {"env": "Pendulum-v1", "view": (0, 3)},
+     r"--view: restricted_view indices \[3\] are out of range"),
     ({}, {"induced": "kmeans"}, "--induced must be pool, neighbours or binned"),
     ({}, {"k": 0}, "--k must be an integer >= 1, got 0"),
     ({}, {"imm_every": 0}, "--imm-every must be an integer >= 1, got 0"),
@@ -147,3 +149,27 @@ def test_an_iteration_without_a_finished_episode_reports_no_nan():
     assert out == {M.EPOCH: 3, M.LOSS_MAIN: 0.5, M.LOSS_IMM: 0.25}
     result["env_runners"]["episode_return_mean"] = 200.0
     assert iteration_metrics(result, 3)[M.TRAIN_EPISODE_RETURN_MEAN] == 200.0
+
+
+@pytest.mark.slow
+def test_quick_sweep_on_pendulum_box_actions_end_to_end_and_resume(tmp_path):
+    """Box actions unchanged through the same script: step 1 trains a Gaussian policy on
+    (cos, sin), IMM and reverse-KD draw m actions from it, interpolate mixes the two
+    Gaussians at evaluation; --resume re-runs nothing."""
+    argv = ("--env", "Pendulum-v1", "--view", "0", "1", "--restricted-early", "0",
+            "--samples", "4", "--k", "4", "--storage-path", str(tmp_path), "--name", "pend")
+    out = run_script("--quick", *argv, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    rows = pd.read_csv(lines[-2].removeprefix("results: "))
+    assert set(rows.config) == {"none", "imm:late", "reverse_kd:late", "interpolate:late"}
+    assert rows.groupby(["config", "iterations"]).size().eq(2).all() and len(rows) == 4 * 2 * 2
+    assert (rows.mean_return < 0).all() and (rows.greedy_return < 0).all()  # Pendulum costs
+    progress = sorted(tmp_path.glob("pend/train_view_*/progress.csv"))
+    assert any("loss/imm" in p.read_text().splitlines()[0] for p in progress)
+    lengths = [len(p.read_text().splitlines()) for p in progress]
+    again = run_script("--resume", *argv, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert [len(p.read_text().splitlines()) for p in progress] == lengths  # nothing re-run
+    assert pd.read_csv(again.stdout.strip().splitlines()[-2].removeprefix("results: ")
+                       ).equals(rows)

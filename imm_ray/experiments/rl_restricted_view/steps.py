@@ -75,15 +75,16 @@ def train_restricted_policies(trial: ViewTrialConfig, out: Path, iterations: int
     summary = out / "summary.json"
     if summary.is_file():
         return json.loads(summary.read_text())
+    import gymnasium as gym
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    from imm_ray.rl.connectors import lean_env_runner_settings
+    from imm_ray.rl.connectors import env_runner_settings_for
     from imm_ray.rl.views import register_view_env, select
 
     view = select(*trial.view)
     algo = (PPOConfig().environment(register_view_env(trial.env, view))
             .env_runners(num_env_runners=0, num_envs_per_env_runner=trial.envs_per_runner,
-                         **lean_env_runner_settings())
+                         **env_runner_settings_for(gym.make(trial.env).action_space))
             .training(**ppo_settings(trial))
             .rl_module(model_config={"fcnet_hiddens": [trial.hidden, trial.hidden]})
             .debugging(seed=trial.seed + 7)).build_algo()

@@ -40,7 +40,7 @@ class ViewTrialConfig:
     """Settings of every trial (Tune's param_space overrides them by name)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium environment id (discrete actions, 1-D Box observations)."""
+    """Gymnasium environment id (Discrete or Box actions, 1-D Box observations)."""
     view: tuple[int, ...] = (2, 3)
     """Observation indices the restricted policy sees (CartPole: pole angle, angular vel.)."""
     imm_lambda: float = 0.5
@@ -51,6 +51,8 @@ class ViewTrialConfig:
     """Induced-policy estimator: pool, neighbours or binned."""
     k: int = 16
     """Extended observations per batch row."""
+    samples: int = 8
+    """Box actions: actions m drawn from the restricted policy per batch row."""
     imm_every: int = 1
     """IMM and reverse-KD terms on every j-th minibatch update (1: every update)."""
     pool_size: int | None = None
@@ -89,8 +91,9 @@ class ViewTrialConfig:
 
 def check_trial(trial: ViewTrialConfig) -> None:
     """Raise ValueError naming the flag for any setting that would fail in the trial."""
-    for name in ("k", "imm_every", "bins", "train_batch", "minibatch", "num_epochs", "hidden",
-                 "envs_per_runner", "eval_episodes", "checkpoint_every"):
+    for name in ("k", "samples", "imm_every", "bins", "train_batch", "minibatch",
+                 "num_epochs", "hidden", "envs_per_runner", "eval_episodes",
+                 "checkpoint_every"):
         _check_int(f"--{name.replace('_', '-')}", getattr(trial, name))
     if trial.pool_size is not None:
         _check_int("--pool-size", trial.pool_size)
@@ -136,9 +139,9 @@ def check_against_env(trial: ViewTrialConfig) -> None:
     except gym.error.Error as e:
         raise ValueError(f"--env: no gymnasium environment {trial.env!r} ({e})") from e
     env.close()
-    if not isinstance(env.action_space, gym.spaces.Discrete):
+    if not isinstance(env.action_space, (gym.spaces.Discrete, gym.spaces.Box)):
         raise ValueError(f"--env: {trial.env} has action space {env.action_space}; the "
-                         "experiment needs discrete actions")
+                         "experiment needs Discrete or Box actions")
     try:
         view.space(env.observation_space)
     except ValueError as e:
@@ -173,16 +176,20 @@ def ppo_settings(trial: ViewTrialConfig) -> dict:
 
 def build_config(trial: ViewTrialConfig, gpus: float = 0.0):
     """The trial's IMMPPO config (lambda 0 and no restricted policy for ``none``)."""
-    from imm_ray.rl.connectors import lean_env_runner_settings
+    import gymnasium as gym
+
+    from imm_ray.rl.connectors import env_runner_settings_for
     from imm_ray.rl.ppo import IMMPPOConfig
     from imm_ray.rl.views import select
 
     imm = {} if trial.method == "none" else {
         "restricted_policy": restricted_policy(trial, trial.restricted),
-        "imm_lambda": trial.imm_lambda, "method": trial.method, "every": trial.imm_every}
+        "imm_lambda": trial.imm_lambda, "method": trial.method, "every": trial.imm_every,
+        "samples": trial.samples}
+    runner_settings = env_runner_settings_for(gym.make(trial.env).action_space)
     return (IMMPPOConfig().environment(trial.env)
             .env_runners(num_env_runners=0, num_envs_per_env_runner=trial.envs_per_runner,
-                         **lean_env_runner_settings())
+                         **runner_settings)
             .learners(num_gpus_per_learner=gpus)
             .training(**ppo_settings(trial))
             .rl_module(model_config={"fcnet_hiddens": [trial.hidden, trial.hidden]})
