@@ -34,13 +34,24 @@ def parse(script: str, path: Path, tmp_path):
         for split in ("train", "valid", "test"):
             (data / f"ptb.{split}.txt").write_text(" a b c \n b c a \n")
         return parse_args("lm", [*argv, "--data-dir", str(data)])[0]
+    if script == "lm_transformers":
+        from imm_ray.experiments.lm_transformers.cli import build_parser, parse_args
+        from imm_ray.sweep.expfile import config_values
+
+        config_values(build_parser("lm"), argv)  # every key is a flag, without transformers
+        pytest.importorskip("transformers")
+        from imm_ray.lm.data import default_data_dir
+
+        if not (default_data_dir() / "ptb.train.txt").is_file():
+            pytest.skip("no PTB corpus on this machine")
+        return parse_args("lm", argv)[0]
     return sweep_module(script).parse_args(argv)[0]
 
 
 def test_every_headline_run_has_a_file_and_the_readme_names_the_folder():
     names = {p.stem for p in CONFIGS}
     assert {"lambda_vs_n", "tabular_breast_cancer", "rl_gridworld", "rl_restricted_view",
-            "lm_ptb_cpu_same", "lm_ptb_cpu_full"} <= names
+            "lm_ptb_cpu_same", "lm_ptb_cpu_full", "lm_transformers"} <= names
     assert "configs/" in (REPO / "README.md").read_text()
 
 
