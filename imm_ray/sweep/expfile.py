@@ -90,3 +90,19 @@ def config_text(args: argparse.Namespace, script: str) -> str:
             f"# Rerun it (a new folder, the same trials): python {script} --config "
             f"<this file>\n")
     return head + yaml.safe_dump(plain, sort_keys=False, default_flow_style=None, width=100)
+
+
+def save_config(args: argparse.Namespace) -> str:
+    """Write the resolved settings as ``config.yaml`` in the experiment folder (local or
+    cloud; called by :func:`imm_ray.sweep.run_tuner` for a new sweep): ``--config <that
+    file>`` reruns the sweep. Returns its path."""
+    import os
+    import sys
+
+    from imm_ray.sweep import files
+    from imm_ray.sweep.flags import experiment_uri
+
+    script = sys.argv[0] if sys.argv[0].endswith(".py") else f"sweeps/{args.experiment}.py"
+    path = files.join(experiment_uri(args), CONFIG_FILE)
+    files.write_text(path, config_text(args, os.path.relpath(script)))
+    return path

@@ -16,7 +16,6 @@ summarise the rest and exit non-zero.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -25,7 +24,7 @@ from typing import Any
 
 from imm_ray.sweep import files
 from imm_ray.sweep.console import INTERRUPTED, quiet_console, tune_verbosity
-from imm_ray.sweep.expfile import CONFIG_FILE, config_text
+from imm_ray.sweep.expfile import save_config
 from imm_ray.sweep.flags import experiment_uri
 from imm_ray.sweep.resources import trial_resources
 from imm_ray.sweep.resume import ARGS_FILE, RESUME_ARGS_FILE, resume_command, sweep_record
@@ -131,15 +130,6 @@ def reserve_experiment(args: argparse.Namespace, resources: dict) -> str:
         if files.create_exclusive(target, sweep_record(args, resources)):
             return args.name
     raise ValueError(f"--name: 100 sweeps named {base}* under {args.storage_path}; pass --name")
-
-
-def save_config(args: argparse.Namespace) -> str:
-    """Write the resolved settings as ``config.yaml`` in the experiment folder (local or
-    cloud): ``--config <that file>`` reruns the sweep. Returns its path."""
-    script = sys.argv[0] if sys.argv[0].endswith(".py") else f"sweeps/{args.experiment}.py"
-    path = files.join(experiment_uri(args), CONFIG_FILE)
-    files.write_text(path, config_text(args, os.path.relpath(script)))
-    return path
 
 
 def save_sweep_args(args: argparse.Namespace, path: str, resources: dict) -> None:
