@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from console_budget import assert_quiet_console
-from imm_ray.experiments.lm_ptb.config import PRESETS, LMGrid, grid_points, trial_config
 
+from imm_ray.experiments.lm_ptb.config import PRESETS, LMGrid, grid_points, trial_config
 from imm_ray.experiments.lm_ptb.sweep_args import parse_args
 from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir
 
