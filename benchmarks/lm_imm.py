@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-from imm_ray.experiments.lm_ptb.config import PRESETS, preset_trial_config
 
+from imm_ray.experiments.lm_ptb.config import PRESETS, preset_trial_config
 from imm_ray.lm import data as lmdata
 from imm_ray.lm.config import LMConfig
 from imm_ray.lm.trainer import LMTrainer

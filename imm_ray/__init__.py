@@ -5,7 +5,18 @@
 (``imm_ray.experiments``) build on the library (docs/architecture.md).
 """
 
-from imm_ray import core
+import importlib
 
 __all__ = ["core"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``imm_ray.core`` (and any submodule) imported on first use, not with the package:
+    a sweep's ``--help`` and flag errors then run without importing torch."""
+    try:
+        return importlib.import_module(f"imm_ray.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"imm_ray.{name}":
+            raise
+        raise AttributeError(f"module 'imm_ray' has no attribute {name!r}") from None

@@ -42,10 +42,24 @@ def load_experiment(source) -> pd.DataFrame:
 
     if isinstance(source, tune.ResultGrid):
         return source.get_dataframe()
+    return tune.ExperimentAnalysis(experiment_path(source)).dataframe()
+
+
+def experiment_path(source: str | os.PathLike) -> str:
+    """An experiment folder as Tune reads it: a URI (``s3://...``) unchanged; a local
+    path (relative, ``~``, ``file://`` or a ``pathlib.Path``) made absolute, since Tune
+    hands a relative one to pyarrow, which refuses it ("URI has empty scheme").
+
+    Raises:
+        FileNotFoundError: a local path that is not a folder (naming the path).
+    """
     path = os.fspath(source)
-    if "://" not in path and not os.path.isdir(path):
-        raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
-    return tune.ExperimentAnalysis(path).dataframe()
+    if "://" in path and not path.startswith("file://"):
+        return path
+    local = os.path.abspath(os.path.expanduser(path.removeprefix("file://")))
+    if not os.path.isdir(local):
+        raise FileNotFoundError(f"no Tune experiment folder at {path!r} ({local})")
+    return local
 
 
 def load_rows(source) -> pd.DataFrame:
@@ -53,18 +67,15 @@ def load_rows(source) -> pd.DataFrame:
     :func:`imm_ray.sweep.report`), concatenated, with a ``trial_id`` column.
 
     Args:
-        source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder
-            or URI), finished or still running.
+        source: a ``ray.tune.ResultGrid``, or the experiment's storage path (local folder:
+            relative, ``~`` or ``pathlib.Path`` too; or a URI), finished or still running.
     """
     from ray import tune
 
     if isinstance(source, tune.ResultGrid):
         items = [(r.metrics.get("trial_id"), r.checkpoint) for r in source]
     else:
-        path = os.fspath(source)
-        if "://" not in path and not os.path.isdir(path):
-            raise FileNotFoundError(f"no Tune experiment folder at {path!r}")
-        found = tune.ExperimentAnalysis(path)
+        found = tune.ExperimentAnalysis(experiment_path(source))
         items = [(t.trial_id, found.get_last_checkpoint(t)) for t in found.trials]
     frames = [_trial_rows(trial_id, ckpt) for trial_id, ckpt in items if ckpt is not None]
     frames = [f for f in frames if f is not None]
@@ -106,12 +117,27 @@ def _numeric(col: pd.Series) -> pd.Series:
         return col
 
 
+def metric_range(metric: str) -> tuple[float | None, float | None]:
+    """The values ``metric`` can take, from its name: log-losses, perplexities and
+    losses are >= 0 (perplexity >= 1), accuracies in [0, 1]; else unbounded."""
+    name = metric.rsplit("/", 1)[-1]
+    if "accuracy" in name:
+        return 0.0, 1.0
+    if "ppl" in name or "perplexity" in name:
+        return 1.0, None
+    if "log_loss" in name or name.startswith("loss"):
+        return 0.0, None
+    return None, None
+
+
 def aggregate(df: pd.DataFrame, by: Sequence[str], metric: str,
               confidence: float = 0.95) -> pd.DataFrame:
     """Mean of ``metric`` per group with a Student-t confidence interval.
 
-    Returns columns ``by + [mean, std, count, sem, ci_low, ci_high]``; groups of one
-    value get a zero-width interval.
+    Returns columns ``by + [mean, std, count, sem, ci_low, ci_high, ci_clipped]``; groups
+    of one value get a zero-width interval. The interval is clipped to the values the
+    metric can take (:func:`metric_range`: a log-loss's never goes below 0, so it stays on
+    a log-scaled plot), and ``ci_clipped`` says where it was.
     """
     from scipy import stats
 
@@ -123,7 +149,11 @@ def aggregate(df: pd.DataFrame, by: Sequence[str], metric: str,
     out["sem"] = out["std"] / np.sqrt(out["count"])
     t = stats.t.ppf(0.5 + confidence / 2, np.maximum(out["count"] - 1, 1))
     half = np.where(out["count"] > 1, t * out["sem"], 0.0)
-    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    low, high = out["mean"] - half, out["mean"] + half
+    lo_bound, hi_bound = metric_range(metric)
+    out["ci_low"] = low if lo_bound is None else np.maximum(low, lo_bound)
+    out["ci_high"] = high if hi_bound is None else np.minimum(high, hi_bound)
+    out["ci_clipped"] = (out["ci_low"] != low) | (out["ci_high"] != high)
     return out
 
 
@@ -142,7 +172,9 @@ def best_per_group(agg: pd.DataFrame, group: Sequence[str], choose: str,
 
 def fit_schedule(best: pd.DataFrame, x: str = "n", y: str = "ratio", basis: str = "auto",
                  decimals: int | None = None) -> tuple[RatioSchedule, dict]:
-    """Least-squares line ``ratio = slope f(n) + intercept`` through the best ratios.
+    """Least-squares line ``ratio = slope f(n) + intercept`` through the best ratios,
+    clipped into ``[0, imm_ray.schedules.MAX_RATIO]`` (the one cap; a sweep's
+    ``schedules.json`` uses the same).
 
     Args:
         best: one row per dataset size with its best ratio (:func:`best_per_group`).
@@ -181,7 +213,8 @@ def _line_fit(n: np.ndarray, r: np.ndarray, basis: str) -> dict:
 
 def plot_with_ci(agg: pd.DataFrame, x: str, hue: str, path, *, ylabel: str, title: str = "",
                  logx: bool = False, ax=None):
-    """Lines of ``mean`` vs ``x``, one per ``hue`` value, with ``ci_low..ci_high`` bands.
+    """Lines of ``mean`` vs ``x``, one per ``hue`` value, with ``ci_low..ci_high`` bands;
+    each value drawn in its :func:`imm_ray.plotting.style` (one look per method everywhere).
 
     Saves a PNG at ``path`` when ``ax`` is None and returns the path (or the axis).
     """
@@ -190,11 +223,14 @@ def plot_with_ci(agg: pd.DataFrame, x: str, hue: str, path, *, ylabel: str, titl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from imm_ray.plotting import style
+
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for key, part in agg.sort_values(x).groupby(hue, sort=True):
-        line, = ax.plot(part[x], part["mean"], marker="o", ms=3, label=str(key))
+        look = style(key)  # one colour and marker per method in every figure
+        line, = ax.plot(part[x], part["mean"], ms=4, label=str(key), **look)
         ax.fill_between(part[x], part["ci_low"], part["ci_high"], alpha=0.2,
                         color=line.get_color())
     ax.set_xlabel(x)
@@ -245,15 +281,16 @@ def best_table(rows: pd.DataFrame, group: Sequence[str], choose: str, select: st
 
     Selecting on one metric (e.g. a validation loss) and reporting others (test metrics)
     keeps the reported intervals free of the selection. Returns one row per group:
-    ``group + [choose, "count"]`` and ``<m>_mean``, ``<m>_ci_low``, ``<m>_ci_high`` for
-    each ``m`` in ``report``.
+    ``group + [choose, "count"]`` and ``<m>_mean``, ``<m>_ci_low``, ``<m>_ci_high``,
+    ``<m>_ci_clipped`` (the interval met the metric's range, :func:`aggregate`) for each
+    ``m`` in ``report``.
     """
     keys = [*group, choose]
     sel = aggregate(rows, by=keys, metric=select, confidence=confidence)
     best = best_per_group(sel, group=group, choose=choose, mode=mode)[[*keys, "count"]]
     for m in report:
         agg = aggregate(rows, by=keys, metric=m, confidence=confidence)
-        agg = agg[[*keys, "mean", "ci_low", "ci_high"]].rename(
-            columns={c: f"{m}_{c}" for c in ("mean", "ci_low", "ci_high")})
+        stats_ = ("mean", "ci_low", "ci_high", "ci_clipped")
+        agg = agg[[*keys, *stats_]].rename(columns={c: f"{m}_{c}" for c in stats_})
         best = best.merge(agg, on=keys, how="left")
     return best

@@ -27,17 +27,36 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+else:
+    class _Torch:
+        """``torch``, imported on first use: the scalar checks run at the command line
+        (``--help``, flag errors) where importing torch would cost seconds."""
+
+        def __getattr__(self, name):
+            import torch as module
+
+            return getattr(module, name)
+
+    torch = _Torch()
+
+
+def _is_tensor(value) -> bool:
+    """``torch.is_tensor`` without importing torch (no torch loaded: no tensor exists)."""
+    module = sys.modules.get("torch")
+    return module is not None and module.is_tensor(value)
 
 ACCEPTED = "an int, float, numpy scalar or 0-d tensor"
 
 
 def _describe(value) -> str:
-    if torch.is_tensor(value):
+    if _is_tensor(value):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
     return f"{type(value).__name__} {value!r}"
 
@@ -54,7 +73,7 @@ def as_real(value, name: str, *, integer: bool = False) -> float | int:
     ``name`` and the type. Booleans are not numbers here (``True`` as a weight is a bug)."""
     kind = "an integer" if integer else "a real number"
     original = value
-    if torch.is_tensor(value):
+    if _is_tensor(value):
         if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
             raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(value)}")
         value = value.item()
@@ -119,7 +138,7 @@ def check_choice(value, name: str, choices) -> str:
 def _scalar(value):
     """numpy scalars, 0-d arrays and 0-d tensors -> Python scalars; else unchanged (numpy
     is recognised by its module, so that ``core`` can import this file without numpy)."""
-    if torch.is_tensor(value) and value.dim() == 0:
+    if _is_tensor(value) and value.dim() == 0:
         return value.item()
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         return value.item()

@@ -67,9 +67,14 @@ def _scalar_type(tp) -> tuple[Any, bool]:
     return tp, False
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()):
-    """Add ``--field-name`` for every field of dataclass ``cls`` (defaults from ``cls``)."""
+def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (),
+                       choices: dict[str, typing.Sequence] | None = None):
+    """Add ``--field-name`` for every field of dataclass ``cls`` (defaults from ``cls``).
+
+    A field's allowed values (``choices[field]``, or a ``Literal[...]`` annotation) are
+    listed in its ``--help`` and checked by argparse (each value of a list flag)."""
     hints = typing.get_type_hints(cls)
+    choices = dict(choices or {})
     docs = field_docs(cls)
     group = parser.add_argument_group(f"{cls.__name__} fields")
     for f in dataclasses.fields(cls):
@@ -79,6 +84,11 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ..
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
         kw = {"default": default, "dest": f.name, "help": docs.get(f.name, "")}
+        allowed = choices.get(f.name) or (typing.get_args(tp) if typing.get_origin(tp)
+                                          is typing.Literal else None)
+        if allowed:
+            kw["choices"], kw["metavar"] = list(allowed), f.name.upper()
+            tp = type(next(iter(allowed)))
         if tp is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         else:

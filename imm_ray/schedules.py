@@ -51,13 +51,20 @@ class ConstantSchedule:
         return self.imm_lambda
 
 
+MAX_RATIO = 0.999
+"""The one cap on a schedule's ratio (lambda <= 999): :class:`RatioSchedule`'s default, so
+``analysis.fit_schedule`` and a sweep's ``schedules.json`` clip a fitted line alike. It is
+the largest ratio the lambda-vs-n grid sweeps."""
+
+
 @dataclass(frozen=True)
 class RatioSchedule:
     """Ratio as a line in ``n`` or ``log n``: ``r(n) = clip(round(slope f(n) + intercept))``.
 
     ``f(n) = n`` (``basis="n"``) or ``log n`` (``basis="log_n"``); rounded to ``decimals``
     (an integer in [0, 15]) when given (the reference RL rule rounds to 0.1), then clipped
-    into ``[0, max_ratio]`` (``max_ratio`` in [0, 1)) so that lambda stays finite.
+    into ``[0, max_ratio]`` (``max_ratio`` in [0, 1), default :data:`MAX_RATIO`) so that
+    lambda stays finite.
     ``slope`` and ``intercept`` must be finite. Calling the schedule returns lambda.
     """
 
@@ -65,7 +72,7 @@ class RatioSchedule:
     intercept: float
     basis: Literal["n", "log_n"] = "n"
     decimals: int | None = None
-    max_ratio: float = 0.95
+    max_ratio: float = MAX_RATIO
 
     def __post_init__(self):
         fix = {"slope": check_real(self.slope, "slope"),

@@ -40,13 +40,12 @@ import sys
 from dataclasses import asdict
 
 from imm_ray import sweep
-from imm_ray.experiments.lambda_vs_n import report
 from imm_ray.experiments.lambda_vs_n.cli import Run, parse_args
 from imm_ray.experiments.lambda_vs_n.config import LambdaSweepConfig
-from imm_ray.experiments.lambda_vs_n.toy.trainer import reference_log_loss
-from imm_ray.experiments.lambda_vs_n.trainable import train_lambda_cell
 from imm_ray.metrics import EVAL_VALID_LOG_LOSS
-from imm_ray.tabular.trainer import ROW_FIELDS
+
+# torch, Ray and pandas are imported by the steps that use them, so that --help and a
+# bad flag answer in a fraction of a second (benchmarks/cli_startup.py).
 
 # --------------------------------------------------------------------------- config
 # Every flag is a field of LambdaSweepConfig (the grid: --sizes, --ratios, --methods,
@@ -61,6 +60,8 @@ from imm_ray.tabular.trainer import ROW_FIELDS
 def run_sweep(args, run: Run):
     """Start or join Ray, then fit (or --resume) the Tuner; returns the ResultGrid."""
     from ray import tune
+
+    from imm_ray.experiments.lambda_vs_n.trainable import train_lambda_cell
 
     sweep.init_ray(args)
     # One checkpoint per trial (its rows) makes Tune save its experiment state as soon as
@@ -114,7 +115,11 @@ def partial_note(rows, run: Run, args) -> str | None:
 
 
 def main(argv=None) -> int:
-    args, run = parse_args(argv, __doc__.splitlines()[0])  # 1. configs, validated before Ray starts
+    args, run = parse_args(argv, __doc__)  # 1. configs, validated before Ray starts
+    from imm_ray.experiments.lambda_vs_n import report
+    from imm_ray.experiments.lambda_vs_n.toy.trainer import reference_log_loss
+    from imm_ray.tabular.trainer import ROW_FIELDS
+
     result_grid = run_sweep(args, run)             # 2. Tuner: a trial per (method, n)
     rows = sweep.finished_rows(                 # 3. one row per (method, ratio, n, seed)
         result_grid, args, [*ROW_FIELDS, "trial_id"], ["method", "n", "ratio", "seed"])

@@ -16,10 +16,11 @@ Run (local Ray; ``--address`` joins a cluster, ``--resume`` continues a stopped 
 
 Every LMConfig field is a flag (``--emb-size``, ``--dropout``, ...; an explicit flag wins
 over the preset and its per-model settings); the grid axes are ``--models``,
-``--methods``, ``--imm-lambdas``, ``--ks``, ``--train-fractions``, ``--seeds`` and
-``--restricted-data``. Every grid point's config is validated before Ray starts. Ends
-with ``results: <CSV>`` (a row per trial) and ``plot: <PNG>`` lines; exits 1 if a trial
-failed (its error printed) or the sweep was interrupted.
+``--methods``, ``--imm-lambdas``, ``--ks``, ``--train-fractions``, ``--seed-values`` and
+``--restricted-data`` (``--seeds N``: seeds 0..N-1, a count as in every sweep). Every
+grid point's config is validated before Ray starts. Ends with ``results: <CSV>`` (a row
+per trial) and ``plot: <PNG>`` lines; exits 1 if a trial failed (its error printed) or
+the sweep was interrupted.
 
 Measured (preset cpu, seeds 0-2, full test split, mean ± 95% CI): LSTM test perplexity
 at train_fraction 0.02 / 0.1: none 768.7 / 375.0, noising 723.5 / 383.6, reverse_kd
@@ -30,19 +31,20 @@ from __future__ import annotations
 
 import sys
 
-from imm_ray.experiments.lm_ptb.config import param_space
-
 from imm_ray import sweep
-from imm_ray.experiments.lm_ptb import report
+from imm_ray.experiments.lm_ptb.config import param_space
 from imm_ray.experiments.lm_ptb.sweep_args import parse_args  # LMConfig + LMGrid + options as flags
-from imm_ray.experiments.lm_ptb.trainable import train_lm
-from imm_ray.lm import data as lmdata
+
+# torch, Ray and pandas are imported by the steps that use them, so that --help and a
+# bad flag answer in a fraction of a second (benchmarks/cli_startup.py).
 
 METRIC = "eval/valid_ppl"
 
 
 def prepare_data(args) -> str:
     """Tokenise PTB once, before Ray (trials read only the cached .npz)."""
+    from imm_ray.lm import data as lmdata
+
     return str(lmdata.prepare_corpus(args.data_dir or None, args.cache_dir or None))
 
 
@@ -50,6 +52,8 @@ def run(args, plan, data_path: str):
     """The Tuner: one trial per grid point, a checkpoint per epoch."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+
+    from imm_ray.experiments.lm_ptb.trainable import train_lm
 
     sweep.init_ray(args)
     scheduler = ASHAScheduler(max_t=args.epochs, grace_period=1) if args.asha else None
@@ -72,7 +76,9 @@ def finish(args, errors: dict, missing: int, expected: int) -> int:
 
 
 def main(argv=None) -> int:
-    args, plan = parse_args(__doc__.split("\n")[0], argv)
+    args, plan = parse_args(__doc__, argv)
+    from imm_ray.experiments.lm_ptb import report
+
     data_path = prepare_data(args)  # also for --analyze: the bigram's own perplexities
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))

@@ -91,8 +91,8 @@ QUICK = {"epochs": (10, 20), "seeds": 4, "search_ratios": (0.0, 0.5),
 
 def parse_args(argv=None):
     """Flags -> (args, settings, plans); every trial's config is checked before Ray starts."""
-    parser = sweep.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
-    add_dataclass_args(parser, GridSweepConfig)
+    parser = sweep.sweep_parser(__doc__, EXPERIMENT)
+    add_dataclass_args(parser, GridSweepConfig, choices={"configs": CONFIGS})
     add_dataclass_args(parser, GridTrialConfig, skip=PLAN_FIELDS)
     known = parser.parse_known_args(argv)[0]
     if known.quick:
@@ -100,6 +100,8 @@ def parse_args(argv=None):
     if known.lambda_search:
         parser.set_defaults(experiment=SEARCH_EXPERIMENT)
     args = sweep.parse_sweep_args(parser, argv)
+    if args.schedule.endswith(".json"):
+        args.schedule = sweep.local_path(args.schedule)  # ~ and relative paths
     try:
         settings = from_dict(GridSweepConfig, vars(args), strict=False)
         plans = plan_sweep(**asdict(settings), trial_fields=vars(args))

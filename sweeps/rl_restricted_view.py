@@ -39,7 +39,6 @@ from dataclasses import asdict, dataclass, replace
 
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.experiments.rl_restricted_view import report as view_report
 from imm_ray.experiments.rl_restricted_view.steps import (
     check_sweep,
     plan_trials,
@@ -82,12 +81,13 @@ QUICK = {"seeds": 2, "budgets": (1, 2), "restricted_iterations": 2, "restricted_
 
 def parse_args(argv=None):
     """Flags -> (args, settings, trial); every trial's config is checked before Ray starts."""
-    parser = sweep.sweep_parser(__doc__.splitlines()[0], EXPERIMENT)
-    add_dataclass_args(parser, ViewSweepConfig)
+    parser = sweep.sweep_parser(__doc__, EXPERIMENT)
+    add_dataclass_args(parser, ViewSweepConfig, choices={"methods": METHODS})
     add_dataclass_args(parser, ViewTrialConfig, skip=PLAN_FIELDS)
     if parser.parse_known_args(argv)[0].quick:
         parser.set_defaults(**QUICK)
     args = sweep.parse_sweep_args(parser, argv)
+    args.restricted_checkpoint = sweep.local_path(args.restricted_checkpoint)  # ~, relative
     try:
         settings = from_dict(ViewSweepConfig, vars(args), strict=False)
         trial = from_dict(ViewTrialConfig, vars(args), strict=False)
@@ -129,6 +129,8 @@ def run_sweep(args, trial: ViewTrialConfig, plans: list[dict]):
 
 def main(argv=None) -> int:
     args, settings, trial = parse_args(argv)              # 1. config, checked before Ray
+    from imm_ray.experiments.rl_restricted_view import report as view_report
+
     sweep.init_ray(args)                            # 2. Ray, then step 1 (cached)
     restricted = restricted_policies(args, settings, trial)
     plans = plan_trials(settings.methods, settings.seeds,

@@ -1,5 +1,7 @@
 """imm_ray.analysis on synthetic result tables (no Ray needed)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,6 +65,18 @@ def test_load_experiment_missing_folder_names_the_path(tmp_path):
         analysis.load_experiment(tmp_path / "nope")
 
 
+def test_experiment_path_accepts_relative_home_and_pathlib(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    want = str(tmp_path / "exp")
+    for source in ("exp", "./exp", "~/exp", Path("exp"), f"file://{want}"):
+        assert analysis.experiment_path(source) == want
+    assert analysis.experiment_path("s3://bucket/exp") == "s3://bucket/exp"
+    with pytest.raises(FileNotFoundError, match="'~/nope'"):
+        analysis.experiment_path("~/nope")
+
+
 def module_example(path) -> str:
     """The code of imm_ray.analysis's docstring example, pointed at ``path``."""
     doc = analysis.__doc__
@@ -74,7 +88,7 @@ def module_example(path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path):
+def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path, monkeypatch):
     """A toy-shaped experiment through Tune (rows.parquet per trial, string ``method``):
     the docstring's example reads it and recovers the best-ratio line it was built with."""
     from ray import tune
@@ -111,3 +125,53 @@ def test_the_module_docstring_example_runs_on_rows_written_through_tune(tmp_path
     imm = best[best.method == "imm"].sort_values("n")
     assert np.allclose(imm.ratio, np.round(0.9 - 0.15 * np.log(imm.n), 1))
     assert fit["basis"] == "log_n" and fit["slope"] == pytest.approx(-0.15, abs=0.03)
+    # the README's form: a relative path (pyarrow alone refuses it), ~ and a pathlib.Path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for source in ("lambda_vs_n_x", "./lambda_vs_n_x", "~/lambda_vs_n_x",
+                   Path("lambda_vs_n_x")):
+        assert len(analysis.load_rows(source)) == len(rows)
+    assert len(analysis.load_experiment("~/lambda_vs_n_x")) == 10
+
+
+def test_intervals_respect_the_metrics_range_and_say_so():
+    """A log-loss's 95% CI never goes below 0 (iris --quick once printed
+    0.368 [-0.057, 0.792]); an accuracy's stays in [0, 1]; other metrics are untouched."""
+    df = pd.DataFrame({"g": ["a"] * 3, "test_log_loss": [0.01, 0.05, 1.05],
+                       "test_accuracy": [1.0, 1.0, 0.5], "reward": [-5.0, 0.0, 5.0]})
+    ll = analysis.aggregate(df, ["g"], "test_log_loss").iloc[0]
+    assert ll["ci_low"] == 0.0 and bool(ll["ci_clipped"]) and ll["ci_high"] > ll["mean"]
+    acc = analysis.aggregate(df, ["g"], "test_accuracy").iloc[0]
+    assert acc["ci_high"] == 1.0 and bool(acc["ci_clipped"])
+    rew = analysis.aggregate(df, ["g"], "reward").iloc[0]
+    assert rew["ci_low"] < -5 and not rew["ci_clipped"]
+    assert analysis.metric_range("eval/valid_ppl") == (1.0, None)
+    best = analysis.best_table(df.assign(r=0.5), ["g"], "r", select="test_log_loss",
+                               report=["test_log_loss"])
+    assert bool(best["test_log_loss_ci_clipped"].iloc[0])
+
+
+def test_every_figure_draws_a_method_in_its_one_style(tmp_path):
+    """The same method gets the same colour and marker in every figure, whatever else is
+    drawn beside it (it used to follow the order of the lines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from imm_ray.plotting import style
+
+    seen = {}
+    for methods in (["imm", "none"], ["interpolate", "imm", "noising", "reverse_kd"],
+                    ["imm_argmax", "imm", "none", "interpolate"]):
+        agg = pd.DataFrame([{"x": x, "method": m, "mean": 1.0, "ci_low": 0.9, "ci_high": 1.1}
+                            for m in methods for x in (1, 2)])
+        fig, ax = plt.subplots()
+        analysis.plot_with_ci(agg, "x", "method", None, ylabel="y", ax=ax)
+        for line in ax.get_lines():
+            look = (matplotlib.colors.to_hex(line.get_color()), line.get_marker())
+            assert seen.setdefault(line.get_label(), look) == look, line.get_label()
+        plt.close(fig)
+    assert style("imm")["color"] != style("none")["color"] != style("interpolate")["color"]
+    assert style("imm_argmax")["color"] == style("imm")["color"]  # a variant of imm
+    assert style("imm_argmax")["marker"] != style("imm")["marker"]

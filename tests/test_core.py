@@ -343,7 +343,7 @@ def test_schedules_and_make_schedule():
     assert core.ConstantSchedule(0.25).ratio(7) == pytest.approx(0.2)
     log_s = core.RatioSchedule(slope=-0.1, intercept=0.9, basis="log_n")
     assert log_s.ratio(math.e) == pytest.approx(0.8)
-    assert core.RatioSchedule(slope=1.0, intercept=0.0).ratio(10) == 0.95  # max_ratio clip
+    assert core.RatioSchedule(slope=1.0, intercept=0.0).ratio(10) == 0.999  # max_ratio clip
     assert core.make_schedule(0.3) == core.ConstantSchedule(0.3)
     assert core.make_schedule("reference_rl") is core.REFERENCE_RL_SCHEDULE
     assert core.make_schedule({"slope": 0.0, "intercept": 0.4}).ratio(3) == pytest.approx(0.4)

@@ -10,8 +10,10 @@ import json
 import math
 import numbers
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from imm_ray import core
+if TYPE_CHECKING:
+    from imm_ray import core
 
 METHODS = ("none", "noising", "reverse_kd", "imm")
 MODELS = ("lstm", "transformer")
@@ -150,6 +152,8 @@ class LMConfig:
 
     def schedule(self) -> core.Schedule | None:
         """``imm_lambda_schedule`` as a ``core.make_schedule`` schedule, or None when unset."""
+        from imm_ray import core  # torch: not needed to parse flags or print --help
+
         if not self.imm_lambda_schedule:
             return None
         spec = self.imm_lambda_schedule

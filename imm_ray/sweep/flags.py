@@ -9,7 +9,9 @@ a ValueError that names the flag and the allowed values.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -23,11 +25,52 @@ TUNER_FILE = "tuner.pkl"
 restorable)."""
 
 
+TRACKERS = ("tensorboard", "mlflow", "wandb")
+"""``--track`` choices: Tune's logger callbacks (:mod:`imm_ray.sweep.tracking`)."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` as a reader expects it: the script's docstring as written, each flag's
+    default once (not when its text already gives one, nor ``None`` or an on/off flag's
+    ``False``), and the allowed values of a flag with fixed choices."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.choices is not None and not all(str(c) in text for c in action.choices):
+            text += f" (one of: {', '.join(map(str, action.choices))})"
+        default = action.default
+        flag_only = (argparse._StoreTrueAction, argparse._StoreFalseAction)
+        quiet = (default is None or default is argparse.SUPPRESS or default is False
+                 or default == "" or (isinstance(default, (list, tuple)) and not default)
+                 or isinstance(action, flag_only))
+        if "%(default)" in text or "default:" in text or quiet or not action.option_strings:
+            return text
+        if isinstance(default, (list, tuple)):  # as it is typed: --ratios 0.0 0.5
+            shown = " ".join(map(str, default)).replace("%", "%%")
+            return f"{text} (default: {shown})"
+        return f"{text} (default: %(default)s)"
+
+
 def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the flags every sweep shares; scripts add their own."""
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """An ``ArgumentParser`` with the flags every sweep shares; scripts add their own.
+
+    ``description``: the script's docstring; ``--help`` shows its first paragraph whole."""
+    summary = textwrap.fill(" ".join(description.strip().split("\n\n")[0].split()), 88)
+    p = argparse.ArgumentParser(description=summary, formatter_class=HelpFormatter)
     p.set_defaults(experiment=experiment)
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a YAML or JSON file of settings, keyed by flag name without the "
+                        "dashes (max-failures: 3); flags given beside it win. Every run saves its "
+                        "resolved settings as config.yaml in its experiment folder, and "
+                        "--config <that file> reruns it")
+    p.add_argument("--track", nargs="+", choices=TRACKERS, default=[], metavar="TOOL",
+                   help=f"log every trial (config and metrics) to one or more of "
+                        f"{', '.join(TRACKERS)} through Tune's callbacks (needs pip install "
+                        "-e '.[tracking]'); files go under the storage path, W&B runs "
+                        "offline unless you are logged in")
+    p.add_argument("--track-uri", default=None, metavar="URI",
+                   help="MLflow tracking URI, e.g. http://host:5000 or file:/path/mlruns "
+                        "(default: a local store, sqlite:///<storage-path>/mlflow.db)")
     p.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                    help="Ray cluster to join, host:port, ray://host:port or auto (also "
                         "RAY_ADDRESS); unset: start a loopback-only Ray on this machine")
@@ -52,11 +95,37 @@ def sweep_parser(description: str, experiment: str) -> argparse.ArgumentParser:
                    help="retries of a failed trial (from its last checkpoint)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="cap on trials running at once (default: as resources allow)")
-    p.add_argument("--no-reuse-actors", dest="reuse_actors", action="store_false",
-                   help="a fresh worker process per trial (4-6 s each on 2 cores): short "
-                        "trials then spread over a cluster's nodes instead of queueing on "
-                        "the first worker that is up")
+    p.add_argument("--reuse-actors", default=True, action=argparse.BooleanOptionalAction,
+                   help="reuse a trial's worker process for the next trial; "
+                        "--no-reuse-actors starts a fresh one per trial (4-6 s each on 2 "
+                        "cores), so short trials spread over a cluster's nodes instead of "
+                        "queueing on the first worker that is up")
     return p
+
+
+def local_path(value: str) -> str:
+    """A path flag's value as trials can use it: ``~`` expanded and made absolute (Tune
+    runs each trial in its own folder, where a relative path means something else);
+    ``""`` and URIs (``s3://...``) unchanged."""
+    if not value or is_uri(str(value)):
+        return value
+    return os.path.abspath(os.path.expanduser(str(value).removeprefix("file://")))
+
+
+def name_flags_in_help(parser: argparse.ArgumentParser, aliases: dict | None = None) -> None:
+    """Help texts written from field docstrings name fields (``token_budget``); rewrite
+    each that is a flag of this parser as the flag (``--token-budget``). ``aliases`` maps
+    other names to a flag (``{"imm_lambda": "--imm-lambdas"}``)."""
+    import re
+
+    names = {a.dest: a.option_strings[0] for a in parser._actions
+             if a.option_strings and "_" in a.dest and a.option_strings[0].startswith("--")}
+    names.update(aliases or {})
+    pattern = re.compile(r"(?<![\w\-/.])(" + "|".join(map(re.escape, sorted(
+        names, key=len, reverse=True))) + r")(?![\w/])") if names else None
+    for action in parser._actions:
+        if pattern and action.help and action.help is not argparse.SUPPRESS:
+            action.help = pattern.sub(lambda m: names[m.group(1)], action.help)
 
 
 def validate_common(args: argparse.Namespace) -> None:
@@ -78,6 +147,23 @@ def validate_common(args: argparse.Namespace) -> None:
     args.name = resolve_name(args)
     args._name_given = given  # the run step may add a suffix to a generated name only
     check_experiment_folder(args)
+    check_trackers(args)
+
+
+TRACK_EXTRA = "pip install -e '.[tracking]'"
+TRACK_PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow", "wandb": "wandb"}
+"""The module each tracker needs (all in the ``tracking`` extra)."""
+
+
+def check_trackers(args: argparse.Namespace) -> None:
+    """Raise ValueError naming ``--track``, the missing package and the extra; checks
+    ``--track-uri`` is only given with mlflow. Nothing is imported."""
+    for tool in getattr(args, "track", None) or []:
+        module = TRACK_PACKAGES[tool]
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"--track {tool} needs the {module} package: {TRACK_EXTRA}")
+    if getattr(args, "track_uri", None) and "mlflow" not in (args.track or []):
+        raise ValueError("--track-uri is MLflow's tracking URI: pass --track mlflow with it")
 
 
 def check_name(name: str) -> str:

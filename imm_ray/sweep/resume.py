@@ -15,13 +15,14 @@ import shlex
 import sys
 
 from imm_ray.sweep import files
-from imm_ray.sweep.flags import experiment_uri, validate_common
+from imm_ray.sweep.expfile import apply_config, config_values
+from imm_ray.sweep.flags import experiment_uri, name_flags_in_help, validate_common
 
 ARGS_FILE = "sweep_args.json"
 RESUME_ARGS_FILE = "sweep_args_resume.json"
 RUNTIME_FLAGS = frozenset({"address", "storage_path", "name", "resume", "quick", "max_failures",
                            "max_concurrent", "reuse_actors", "gpus_per_trial",
-                           "cpus_per_trial", "verbose"})
+                           "cpus_per_trial", "verbose", "config"})
 """Flags a ``--resume`` may change: where and how trials run, not what they compute."""
 
 
@@ -29,6 +30,11 @@ def parse_sweep_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Nam
     """``parser.parse_args`` plus the shared checks; with ``--resume``, the original run's
     settings (from its ``sweep_args.json``) replace the defaults, and a flag given now that
     differs from the original is refused. Errors exit through ``parser.error``."""
+    name_flags_in_help(parser, getattr(parser, "flag_aliases", None))
+    try:
+        apply_config(parser, argv)  # the --config file's values become the defaults
+    except ValueError as e:
+        parser.error(str(e))
     args = parser.parse_args(argv)
     try:
         validate_common(args)
@@ -73,7 +79,8 @@ def _as_json(value):
 
 
 def explicit_dests(parser: argparse.ArgumentParser, argv=None) -> set[str]:
-    """The ``dest`` of every option given on the command line (not left at its default)."""
+    """The ``dest`` of every option given on the command line (not left at its default),
+    and every key of its ``--config`` file (set as explicitly as a flag)."""
     actions = [(a, a.default) for a in parser._actions]
     defaults = dict(parser._defaults)
     try:
@@ -85,7 +92,7 @@ def explicit_dests(parser: argparse.ArgumentParser, argv=None) -> set[str]:
         for a, d in actions:
             a.default = d
         parser._defaults.update(defaults)
-    return set(vars(given))
+    return set(vars(given)) | set(config_values(parser, argv))
 
 
 def sweep_record(args: argparse.Namespace, resources: dict) -> str:

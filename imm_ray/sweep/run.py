@@ -24,6 +24,7 @@ from typing import Any
 
 from imm_ray.sweep import files
 from imm_ray.sweep.console import INTERRUPTED, quiet_console, tune_verbosity
+from imm_ray.sweep.expfile import save_config
 from imm_ray.sweep.flags import experiment_uri
 from imm_ray.sweep.resources import trial_resources
 from imm_ray.sweep.resume import ARGS_FILE, RESUME_ARGS_FILE, resume_command, sweep_record
@@ -68,6 +69,8 @@ def run_tuner(
     try:
         resources = trial_resources(args)
         reserve_experiment(args, resources)
+        if not args.resume:
+            save_config(args)
     except ValueError as e:
         fail(str(e))
     path = experiment_uri(args)
@@ -95,13 +98,15 @@ def run_config(args, checkpoint_config=None, callbacks=None):
     from ray import tune
 
     from imm_ray.sweep.callbacks import InterruptCallback, NodeIdCallback, ProgressCallback
+    from imm_ray.sweep.tracking import tracking_callbacks
 
     return tune.RunConfig(
         name=args.name, storage_path=args.storage_path,
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
         checkpoint_config=checkpoint_config,
         verbose=tune_verbosity(getattr(args, "verbose", False)),
-        callbacks=[NodeIdCallback(), ProgressCallback(), InterruptCallback(), *(callbacks or [])])
+        callbacks=[NodeIdCallback(), ProgressCallback(), InterruptCallback(), *(callbacks or []),
+                   *tracking_callbacks(args)])
 
 
 def fail(message: str, code: int = EXIT_USAGE):

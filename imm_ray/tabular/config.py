@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from imm_ray.checks import as_choice, as_float, as_int, as_names
 
+METHODS = ("none", "imm", "reverse_kd", "noising")
+"""Training methods; ``interpolate`` is added at evaluation from the ``none`` fits."""
 MODELS = ("linear", "mlp")
 RESTRICTED_SOURCES = ("aux", "train")
 RESTRICTED_KINDS = ("auto", "logistic", "frequency")

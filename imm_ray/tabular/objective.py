@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from imm_ray import core
+from imm_ray.tabular.config import METHODS  # noqa: F401 (defined torch-free, for the flags)
 
-METHODS = ("none", "imm", "reverse_kd", "noising")
-"""Training methods; ``interpolate`` is added at evaluation from the ``none`` fits."""
 PAIR_METHODS = ("imm", "noising")
 """Methods whose objective pairs rows with pool members (``[M, n, k, C]`` logits)."""
 

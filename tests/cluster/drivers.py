@@ -70,7 +70,6 @@ def resources(argv: list[str]) -> list[dict]:
 
 def lm_kill(argv: list[str]) -> list[dict]:
     from imm_ray.experiments.lm_ptb.config import preset_trial_config
-
     from imm_ray.experiments.lm_ptb.trainable import train_lm
 
     args = parse(argv, "lm_kill", data_path=str, epochs=int, kill_log=str)

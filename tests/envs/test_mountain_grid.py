@@ -160,3 +160,22 @@ def test_torch_evaluator_samples_the_policy():
     uniform = torch.full((2, 121, 4), 0.25)
     got = evaluate_policy_table(uniform, nxt, rew, 20000, 22, torch.Generator().manual_seed(0))
     assert got.tolist() == pytest.approx([22 * rew.mean().item()] * 2, rel=0.05)
+
+
+def test_gymnasium_reregistration_warnings_are_filtered_in_tests(pytestconfig):
+    """gymnasium warns (ANSI-coloured) when an id is registered again; pyproject's
+    filterwarnings silences exactly that message in the test run."""
+    import re
+    import warnings
+
+    import gymnasium as gym
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            gym.register("ImmRayDuplicate-v0", entry_point="envs.mountain_grid:MountainGridEnv")
+    message = next(str(w.message) for w in seen if "Overriding environment" in str(w.message))
+    patterns = [f.split(":")[1] for f in pytestconfig.getini("filterwarnings")
+                if f.startswith("ignore:") and "Overriding" in f]
+    assert any(re.match(p, message) for p in patterns), (message, patterns)
+    gym.registry.pop("ImmRayDuplicate-v0")

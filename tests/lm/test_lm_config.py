@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from imm_ray.experiments.lm_ptb.config import PRESETS, preset_trial_config
 
+from imm_ray.experiments.lm_ptb.config import PRESETS, preset_trial_config
 from imm_ray.lm.config import LMConfig
 
 BAD = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from console_budget import assert_quiet_console
-from imm_ray.experiments.lm_ptb.config import PRESETS, LMGrid, grid_points, trial_config
 
+from imm_ray.experiments.lm_ptb.config import PRESETS, LMGrid, grid_points, trial_config
 from imm_ray.experiments.lm_ptb.sweep_args import parse_args
 from imm_ray.lm.data import DATA_DIR_ENV, default_data_dir
 
@@ -72,7 +72,7 @@ def test_epochs_replace_the_token_budget_and_allow_asha(data_dir, tmp_path):
 ])
 def test_explicit_flag_wins_over_per_model_settings(data_dir, tmp_path, argv, expected):
     args = parse(data_dir, tmp_path, "--models", "transformer", "lstm", "--methods", "none",
-                 "--seeds", "0", "--train-fractions", "0.1", *argv)
+                 "--seed-values", "0", "--train-fractions", "0.1", *argv)
     by_model = {c.model: c for c in args.trials}
     for name, value in expected.items():
         assert getattr(by_model["transformer"], name) == value
@@ -88,7 +88,7 @@ def test_trial_config_applies_the_overrides_of_its_model():
 
 def test_grid_points_cover_the_product_once():
     grid = LMGrid(models=("lstm",), methods=("imm",), imm_lambdas=(0.1, 0.2), ks=(2, 4),
-                  train_fractions=(0.5,), seeds=(0, 1))
+                  train_fractions=(0.5,), seed_values=(0, 1))
     points = grid_points(grid)
     assert len(points) == 8 == len({tuple(sorted(p.items())) for p in points})
 

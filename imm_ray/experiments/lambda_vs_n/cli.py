@@ -14,30 +14,43 @@ would fail inside a trial fails here, naming its flag.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
 from imm_ray.experiments.lambda_vs_n.config import (
+    METHODS,
     OPTUNA_TOY_SIZES,
     QUICK_TOY_SIZES,
+    SEARCHES,
     TOY_SIZES,
     CellConfig,
     LambdaSweepConfig,
     ToyConfig,
     table_sizes,
 )
-from imm_ray.tabular.cell import check_grid as check_table_grid
-from imm_ray.tabular.config import FitConfig, TabularConfig
-from imm_ray.tabular.data import fingerprint, load_table
-from imm_ray.tabular.splits import split_sizes
+from imm_ray.sweep.flags import local_path
+from imm_ray.tabular.config import (
+    INDUCED_KINDS,
+    MISSING,
+    MODELS,
+    RESTRICTED_KINDS,
+    RESTRICTED_SOURCES,
+    FitConfig,
+    TabularConfig,
+)
 
 EXPERIMENT = "lambda_vs_n"
 QUICK = {"ratios": (0.0, 0.35, 0.8, 0.95, 0.995), "seeds": 10, "valid_size": 2000,
          "test_size": 5000, "optuna_trials": 3}
 """--quick: 3 sizes x 4 methods = 12 trials of 10 seeds, under a minute with Ray start-up."""
+
+
+FLAG_CHOICES = {"methods": METHODS, "search": SEARCHES, "model": MODELS, "missing": MISSING,
+                "restricted_source": RESTRICTED_SOURCES, "restricted_kind": RESTRICTED_KINDS,
+                "induced": INDUCED_KINDS}
+"""The flags with fixed values (listed in --help)."""
 
 
 @dataclass
@@ -55,7 +68,7 @@ class Run:
 def build_parser(description: str) -> argparse.ArgumentParser:
     parser = sweep.sweep_parser(description, EXPERIMENT)
     for cls in (LambdaSweepConfig, FitConfig, ToyConfig, TabularConfig):
-        add_dataclass_args(parser, cls)
+        add_dataclass_args(parser, cls, choices=FLAG_CHOICES)
     return parser
 
 
@@ -81,14 +94,19 @@ def resolve(args: argparse.Namespace) -> Run:
     sweep = from_dict(LambdaSweepConfig, values, strict=False)
     fit = from_dict(FitConfig, values, strict=False)
     tab = from_dict(TabularConfig, values, strict=False)
+    # torch (through the table code) only once the flags' own checks have passed
+    from imm_ray.tabular.cell import check_grid as check_table_grid
+    from imm_ray.tabular.data import fingerprint, load_table
+    from imm_ray.tabular.splits import split_sizes
+
     if not tab.dataset:
         toy, tab, sha = from_dict(ToyConfig, values, strict=False), None, ""
         sizes = sweep.sizes or (QUICK_TOY_SIZES if args.quick else OPTUNA_TOY_SIZES
                                 if sweep.search == "optuna" else TOY_SIZES)
     else:
+        if not tab.dataset.startswith("sklearn:"):  # ~ and relative paths, as trials see them
+            tab.dataset = args.dataset = local_path(tab.dataset)
         toy, table = None, load_table(tab.dataset, tab)
-        if not tab.dataset.startswith("sklearn:"):
-            tab.dataset = args.dataset = os.path.abspath(tab.dataset)
         top = split_sizes(len(table.y), tab).max_n(tab)
         sizes = sweep.sizes or table_sizes(top, 3 if args.quick else 8)
         print(check_table_grid(table, tab, sizes))

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from imm_ray.checks import as_choice, as_float, as_int
 from imm_ray.config import from_dict, require_unique
-from imm_ray.experiments.lambda_vs_n.toy.data import ToyProblem
 from imm_ray.tabular.config import FitConfig, TabularConfig
-from imm_ray.tabular.objective import METHODS
+
+if TYPE_CHECKING:
+    from imm_ray.experiments.lambda_vs_n.toy.data import ToyProblem
+from imm_ray.tabular.config import METHODS
 
 DEFAULT_RATIOS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 """Ratios ``r = lambda / (1 + lambda)`` of the default grid: 0, then about uniform in
@@ -75,6 +78,10 @@ def check_grid(sizes: Sequence[int], ratios: Sequence[float], methods: Sequence[
     as_int("--seeds", seeds, 1, 100_000)
 
 
+SEARCHES = ("grid", "optuna")
+"""--search: every ratio, or OptunaSearch per (method, n)."""
+
+
 @dataclass
 class LambdaSweepConfig:
     sizes: tuple[int, ...] = ()
@@ -98,7 +105,7 @@ class LambdaSweepConfig:
         self.sizes = tuple(as_int("--sizes", n) for n in self.sizes)
         self.ratios = tuple(as_float("--ratios", r) for r in self.ratios)
         self.seeds = as_int("--seeds", self.seeds)
-        self.search = as_choice("--search", self.search, ("grid", "optuna"))
+        self.search = as_choice("--search", self.search, SEARCHES)
         self.optuna_trials = as_int("--optuna-trials", self.optuna_trials, 1, 1000)
         self.optuna_max_ratio = as_float("--optuna-max-ratio", self.optuna_max_ratio, 0.0,
                                          1.0, low_open=True, high_open=True)
@@ -181,4 +188,6 @@ class ToyConfig:
         self.problem()  # at least 2 weights
 
     def problem(self) -> ToyProblem:
+        from imm_ray.experiments.lambda_vs_n.toy.data import ToyProblem  # torch: in trials
+
         return ToyProblem(self.weights, self.rho, self.label_noise)

@@ -10,6 +10,7 @@ import pandas as pd
 from imm_ray import analysis
 from imm_ray.core import lambda_from_ratio
 from imm_ray.experiments.lambda_vs_n.config import ORDER
+from imm_ray.plotting import style
 
 
 def _plt():
@@ -59,7 +60,11 @@ def plot_best_vs_n(best: pd.DataFrame, refs: dict[str, float], path: Path) -> Pa
     for name, value in refs.items():
         axes[0].axhline(value, ls="--", lw=1, color="gray")
         axes[0].annotate(name, (ll["n"].min(), value), fontsize=7, va="bottom")
-    _log_loss_axis(axes[0], ll["ci_low"].min(), ll["ci_high"].max())
+    low = ll.loc[ll.ci_low > 0, "ci_low"].min() if (ll.ci_low > 0).any() else ll["mean"].min()
+    _log_loss_axis(axes[0], low, ll["ci_high"].max())
+    axes[0].set_ylim(bottom=low * 0.9)  # a band clipped at 0 runs to the bottom edge
+    if best.get("test_log_loss_ci_clipped", pd.Series(dtype=bool)).any():
+        axes[0].set_title("log-loss vs n (95% CI bands clipped at 0)")
     analysis.plot_with_ci(_as_agg(best, "test_accuracy"), "n", "method", None,
                           ylabel="test accuracy (best ratio)", title="accuracy vs n",
                           logx=True, ax=axes[1])
@@ -75,7 +80,8 @@ def plot_ratio_vs_n(best: pd.DataFrame, schedules: dict, path: Path) -> Path:
     grid = np.linspace(best["n"].min(), best["n"].max(), 200)
     for method in [m for m in ORDER if m in schedules]:
         part = best[best.method == method].sort_values("n")
-        dots = ax.plot(part["n"], part["ratio"], "o", ms=4, label=f"{method} best")[0]
+        dots = ax.plot(part["n"], part["ratio"], ls="", ms=4, label=f"{method} best",
+                       **style(method))[0]
         sched, rep = schedules[method]
         ax.plot(grid, [sched.ratio(n) for n in grid], color=dots.get_color(),
                 label=f"{method} fit ({rep['basis']}, rmse {rep['rmse']:.2f})")
@@ -94,8 +100,12 @@ def plot_loss_vs_ratio(rows: pd.DataFrame, sizes: list[int], path: Path,
     improves where reverse-KD and noising degrade); ``none`` is the dashed line. The ratio
     axis is ``lambda`` on a symlog scale (labelled with r), so 0.9-0.999 is readable."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4), squeeze=False)
-    for ax, n in zip(axes[0], sizes, strict=True):
+    cols = min(3, len(sizes))  # at most 3 panels a row: readable at normal size
+    rows_ = -(-len(sizes) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.4 * cols, 3.7 * rows_), squeeze=False)
+    for ax in axes.flat[len(sizes):]:
+        ax.set_visible(False)
+    for ax, n in zip(axes.flat, sizes, strict=False):
         part = rows[(rows.n == n) & rows.method.isin(methods)]
         agg = analysis.aggregate(part, by=["method", "ratio"], metric="test_log_loss")
         agg["lambda"] = agg["ratio"].map(lambda_from_ratio)

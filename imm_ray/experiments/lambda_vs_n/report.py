@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from imm_ray import analysis
-from imm_ray.core import RatioSchedule, lambda_from_ratio
+from imm_ray.core import lambda_from_ratio
 from imm_ray.experiments.lambda_vs_n.config import ORDER
 from imm_ray.tabular.trainer import ROW_FIELDS
 
@@ -40,16 +40,13 @@ def _method_order(col: pd.Series) -> pd.Series:
         col.name == "method" else col
 
 
-def fit_schedules(best: pd.DataFrame, basis: str = "auto",
-                  max_ratio: float = 0.999) -> dict[str, tuple]:
-    """``{method: (core.RatioSchedule, fit report)}`` through each method's best ratios,
-    clipped at ``max_ratio`` (the largest ratio swept)."""
+def fit_schedules(best: pd.DataFrame, basis: str = "auto") -> dict[str, tuple]:
+    """``{method: (core.RatioSchedule, fit report)}`` through each method's best ratios:
+    exactly :func:`imm_ray.analysis.fit_schedule` (clipped at ``schedules.MAX_RATIO``)."""
     out = {}
     for method, part in best.groupby("method"):
         if method not in FIXED and part["n"].nunique() >= 2:
-            sched, rep = analysis.fit_schedule(part, x="n", y="ratio", basis=basis)
-            out[method] = (RatioSchedule(sched.slope, sched.intercept, sched.basis,
-                                         max_ratio=max_ratio), rep)
+            out[method] = analysis.fit_schedule(part, x="n", y="ratio", basis=basis)
     return out
 
 
@@ -103,7 +100,7 @@ def degradation(rows: pd.DataFrame, methods=("imm", "reverse_kd"), n_min: float 
 def summarise(rows: pd.DataFrame, refs: dict[str, float] | None = None) -> dict:
     """Every table of the summary (``refs``: reference log-losses drawn as lines)."""
     best = best_ratios(rows)
-    return {"best": best, "schedules": fit_schedules(best, max_ratio=rows["ratio"].max()),
+    return {"best": best, "schedules": fit_schedules(best),
             "compare": compare(best) if {"imm", "none"} <= set(best.method) else None,
             "degradation": degradation(rows), "refs": refs or {},
             "show": show_sizes(rows["n"].unique())}
@@ -148,10 +145,17 @@ def best_markdown(best: pd.DataFrame, sizes, metric: str = "test_log_loss") -> s
 
     def cell(r) -> str:
         value = _ci(r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+        value += "*" if r.get(f"{metric}_ci_clipped", False) else ""
         return value if r.method in FIXED else f"r={r.ratio:.3g}: {value}"
 
-    return analysis.markdown_grid(best, "n", "method", cell, rows=sizes,
-                                  columns=[m for m in ORDER if m in set(best.method)])
+    table = analysis.markdown_grid(best, "n", "method", cell, rows=sizes,
+                                   columns=[m for m in ORDER if m in set(best.method)])
+    shown = best[best.n.isin(list(sizes))]
+    if shown.get(f"{metric}_ci_clipped", pd.Series(dtype=bool)).any():
+        low, high = analysis.metric_range(metric)
+        table += (f"\n* the 95% interval reached past the metric's range [{low:g}, "
+                  f"{'inf' if high is None else f'{high:g}'}] and is clipped there")
+    return table
 
 
 def degradation_markdown(deg: pd.DataFrame) -> str:
@@ -162,6 +166,18 @@ def degradation_markdown(deg: pd.DataFrame) -> str:
                      f"{r.to_ratio:.3g} | {r.log_loss_to:.4f} | "
                      f"{_ci(r.increase, r.increase_ci_low, r.increase_ci_high, 4)} |")
     return "\n".join(lines)
+
+
+def degradation_header(deg: pd.DataFrame, largest: float) -> str:
+    """What the consistency table holds: the target ratios it actually has (r = 0.9 only
+    when the grid swept it), and the sizes."""
+    targets = sorted(set(deg["to_ratio"]))
+    named = [f"r = {t:g}" + (" (the largest swept)" if abs(t - largest) < 1e-12 else "")
+             for t in targets]
+    note = "" if any(abs(t - 0.9) < 1e-12 for t in targets) else \
+        "; r = 0.9 is not in the ratio grid, so it has no rows"
+    return (f"Test log-loss from the best ratio to {' and to '.join(named)} "
+            f"(sizes n >= {deg['n'].min():g}){note}:")
 
 
 def schedules_text(schedules: dict) -> str:
@@ -185,6 +201,9 @@ def print_summary(tables: dict, rows: pd.DataFrame) -> None:
     refs = ", ".join(f"{k} {v:.3f}" for k, v in tables["refs"].items())
     print(f"\n{len(rows)} rows. Test log-loss at each method's best ratio (chosen on "
           f"validation), mean [95% CI] over seeds{'; reference: ' + refs if refs else ''}")
+    sizes = rows["n"].nunique()
+    if len(tables["show"]) < sizes:
+        print(f"({len(tables['show'])} of {sizes} sizes shown; every size: best_ratios.csv)")
     print(best_markdown(tables["best"], tables["show"]))
     print("\nTest accuracy at the same ratios:")
     print(best_markdown(tables["best"], tables["show"], "test_accuracy"))
@@ -198,8 +217,7 @@ def print_summary(tables: dict, rows: pd.DataFrame) -> None:
     if not deg.empty:
         shown = deg[deg.n.isin(tables["show"])]
         deg = shown if len(shown) else deg
-        print("\nTest log-loss from the best ratio to r = 0.9 and to the largest ratio "
-              "(larger sizes):")
+        print(f"\n{degradation_header(deg, rows['ratio'].max())}")
         print(degradation_markdown(deg))
     print("\nFitted ratio schedules (core.RatioSchedule; schedules.json):")
     print(schedules_text(tables["schedules"]))

@@ -49,17 +49,17 @@ PRESETS = {
                "patience": 0, "valid_tokens": 2_000, "test_tokens": 5_000,
                "imm_contexts": 8, "k": 4},
         grid=dict(models=["lstm", "transformer"], methods=["none", "imm"], imm_lambdas=[0.5],
-                  ks=[4], train_fractions=[0.01], seeds=[0]),
+                  ks=[4], train_fractions=[0.01], seed_values=[0]),
         model_overrides=_SMALL_OVERRIDES),
     "cpu": dict(
         fixed=dict(_SMALL),
         grid=dict(models=["lstm", "transformer"], methods=METHODS, imm_lambdas=[0.5],
-                  ks=[10], train_fractions=[0.02, 0.1], seeds=[0, 1, 2]),
+                  ks=[10], train_fractions=[0.02, 0.1], seed_values=[0, 1, 2]),
         model_overrides=_SMALL_OVERRIDES),
     "cpu-same": dict(
         fixed=dict(_SMALL),
         grid=dict(models=["lstm"], methods=METHODS, imm_lambdas=[0.5], ks=[10],
-                  train_fractions=[0.05, 0.1, 0.3], seeds=[0, 1, 2],
+                  train_fractions=[0.05, 0.1, 0.3], seed_values=[0, 1, 2],
                   restricted_data=["same"]),
         model_overrides=_SMALL_OVERRIDES),
     "cpu-full": dict(
@@ -67,7 +67,7 @@ PRESETS = {
                    lr=20.0, clip=0.25, epochs=4, patience=0, valid_tokens=0, test_tokens=0,
                    imm_length=5, imm_contexts=32, k=10),
         grid=dict(models=["lstm"], methods=METHODS, imm_lambdas=[0.2], ks=[10],
-                  train_fractions=[1.0], seeds=[0]),
+                  train_fractions=[1.0], seed_values=[0]),
         model_overrides={}),
     "gpu": dict(
         fixed=dict(emb_size=650, hidden_size=650, dropout=0.5, optimizer="sgd", lr=20.0,
@@ -75,7 +75,7 @@ PRESETS = {
                    epochs=39, patience=6, imm_length=35, imm_contexts=128, k=10,
                    num_heads=10),  # 650 = 10 x 65 (4 heads do not divide 650)
         grid=dict(models=["lstm", "transformer"], methods=METHODS, imm_lambdas=[0.2],
-                  ks=[10], train_fractions=[0.1, 1.0], seeds=[0, 1, 2]),
+                  ks=[10], train_fractions=[0.1, 1.0], seed_values=[0, 1, 2]),
         model_overrides={}),
     "paper": dict(
         fixed=dict(emb_size=1500, hidden_size=1500, dropout=0.65, optimizer="sgd", lr=20.0,
@@ -83,7 +83,7 @@ PRESETS = {
                    epochs=55, imm_length=35, imm_contexts=0, imm_every=5, k=10,
                    imm_start_ppl=90.0, imm_chunk=2),
         grid=dict(models=["lstm"], methods=["none", "noising", "imm"], imm_lambdas=[0.2],
-                  ks=[10], train_fractions=[1.0], seeds=[0]),
+                  ks=[10], train_fractions=[1.0], seed_values=[0]),
         model_overrides={}),
 }
 
@@ -110,14 +110,14 @@ class LMGrid:
     """Grid axis: IMM histories per context (several values: only with --methods imm)."""
     train_fractions: tuple[float, ...] = (0.02, 0.1)
     """Grid axis: fraction (prefix) of the training split the full model sees."""
-    seeds: tuple[int, ...] = (0, 1, 2)
-    """Grid axis: seeds."""
+    seed_values: tuple[int, ...] = (0, 1, 2)
+    """Grid axis: explicit seed values (default: 0 .. --seeds - 1)."""
     restricted_data: tuple[str, ...] = ("full",)
     """Grid axis: KN bigram from the whole training split (full) or the model's prefix (same)."""
 
 
 AXES = {"models": "model", "methods": "method", "imm_lambdas": "imm_lambda", "ks": "k",
-        "train_fractions": "train_fraction", "seeds": "seed",
+        "train_fractions": "train_fraction", "seed_values": "seed",
         "restricted_data": "restricted_data"}
 """LMGrid field -> the LMConfig field it sweeps."""
 USED_BY = {"imm_lambdas": ("imm", "reverse_kd"), "ks": ("imm",),

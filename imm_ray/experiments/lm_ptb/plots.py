@@ -9,9 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from imm_ray import analysis
-
-COLORS = {"none": "black", "noising": "tab:orange", "reverse_kd": "tab:green",
-          "imm": "tab:blue"}
+from imm_ray.plotting import style
 
 
 def _panels(frame: pd.DataFrame, name: str):
@@ -24,7 +22,6 @@ def _panels(frame: pd.DataFrame, name: str):
 
 def _draw(ax, part: pd.DataFrame, x: str, y: str, label: str, title: str) -> None:
     agg = analysis.aggregate(part, ["method", x], y)
-    ax.set_prop_cycle(color=[COLORS.get(m, "tab:gray") for m in sorted(agg.method.unique())])
     analysis.plot_with_ci(agg, x=x, hue="method", path=None, ylabel=label, ax=ax,
                           logx=(x == "train_fraction"), title=title)
 
@@ -68,7 +65,7 @@ def plot_all(results: pd.DataFrame, curves: pd.DataFrame, out: Path,
 
 def _bigram_line(ax, bigram: pd.DataFrame) -> None:
     for data, part in bigram.sort_values("train_fraction").groupby("restricted_data"):
-        ax.plot(part.train_fraction, part.bigram_test_ppl, ls="--", marker="x", color="tab:red",
+        ax.plot(part.train_fraction, part.bigram_test_ppl, ls="--", **style("bigram"),
                 lw=1, label=f"KN bigram ({data} data)")
     ax.legend(fontsize=8)
 
@@ -80,5 +77,5 @@ def _baseline_lines(ax, base: pd.DataFrame) -> None:
     base = base[base.train_fraction == base.train_fraction.min()]
     for method, part in base.groupby("method"):
         ax.axhline(part.test_ppl.mean(), ls="--", lw=1, label=f"{method} (baseline)",
-                   color=COLORS.get(method, "tab:gray"))
+                   color=style(method)["color"])
     ax.legend(fontsize=8)

@@ -72,7 +72,7 @@ def load(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     keep their completed epochs in the curves (and have no test perplexity)."""
     from ray.tune import ExperimentAnalysis, ResultGrid
 
-    parts = [collect(ResultGrid(ExperimentAnalysis(str(Path(p).resolve())))) for p in paths]
+    parts = [collect(ResultGrid(ExperimentAnalysis(analysis.experiment_path(p)))) for p in paths]
     frames = [r.assign(_order=i) for i, (r, _, _) in enumerate(parts) if len(r)]
     if not frames:
         return pd.DataFrame(columns=CSV_COLUMNS), pd.DataFrame(), {}

@@ -13,10 +13,11 @@ import argparse
 from dataclasses import dataclass, field, fields
 
 from imm_ray import sweep
+from imm_ray.checks import check_real
 from imm_ray.config import add_dataclass_args
-from imm_ray.experiments.lm_ptb.config import AXES, PRESETS, LMGrid, trial_configs
-from imm_ray.lm import data as lmdata
-from imm_ray.lm.config import LMConfig
+from imm_ray.experiments.lm_ptb.config import AXES, PRESETS, LMGrid, flag, trial_configs
+from imm_ray.lm.config import CHOICES, LMConfig
+from imm_ray.sweep.expfile import read_config_file
 
 EXPERIMENT = "lm_ptb"
 NOT_FLAGS = ("data_path", *AXES.values())
@@ -34,6 +35,8 @@ class LMSweepOptions:
     """Token cache folder ('' = $IMM_RAY_CACHE or ~/.cache/imm_ray; workers must see it)."""
     asha: bool = False
     """ASHA early stopping on validation perplexity (needs token_budget 0)."""
+    seeds: int = 3
+    """Seeds per grid point: seeds 0 .. N-1 (--seed-values gives explicit ones instead)."""
     analyze: tuple[str, ...] = ()
     """No training: report on these experiment folders (first finished run of a point wins)."""
 
@@ -50,28 +53,39 @@ class SweepPlan:
 def build_parser(description: str, preset: str) -> argparse.ArgumentParser:
     """The shared sweep flags plus ours, with ``preset``'s values as defaults."""
     p = sweep.sweep_parser(description, EXPERIMENT)
-    add_dataclass_args(p, LMSweepOptions)
-    add_dataclass_args(p, LMGrid)
-    add_dataclass_args(p, LMConfig, skip=NOT_FLAGS)
+    add_dataclass_args(p, LMSweepOptions, choices={"preset": list(PRESETS)})
+    add_dataclass_args(p, LMGrid, choices={"models": CHOICES["model"],
+                                           "methods": CHOICES["method"],
+                                           "restricted_data": CHOICES["restricted_data"]})
+    add_dataclass_args(p, LMConfig, skip=NOT_FLAGS, choices=CHOICES)
+    p.flag_aliases = {field: flag(axis) for axis, field in AXES.items()}  # imm_lambda
     p.set_defaults(**PRESETS[preset]["fixed"], **PRESETS[preset]["grid"], preset=preset,
-                   model_overrides=None)
+                   seeds=len(PRESETS[preset]["grid"]["seed_values"]), model_overrides=None)
     return p
 
 
 def preset_of(argv) -> str:
-    """The preset named on the command line (``--quick`` means ``quick``), unchecked."""
+    """The preset named on the command line or in its ``--config`` file (``--quick``
+    means ``quick``), unchecked."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default=LMSweepOptions.preset)
+    pre.add_argument("--preset", default=None)
     pre.add_argument("--quick", action="store_true")
+    pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)
-    return "quick" if known.quick else known.preset
+    from_file = read_config_file(known.config) if known.config else {}
+    if known.quick or (from_file.get("quick") and not known.preset):
+        return "quick"
+    return known.preset or from_file.get("preset", LMSweepOptions.preset)
 
 
 def parse_args(description: str, argv=None) -> tuple[argparse.Namespace, SweepPlan]:
     """Parse and check everything: (the flags, with device, threads and the per-model
     overrides resolved; the plan with every trial's validated LMConfig). Errors exit
     through ``parser.error`` (status 2)."""
-    preset = preset_of(argv)
+    try:
+        preset = preset_of(argv)
+    except ValueError as e:
+        sweep.sweep_parser(description, EXPERIMENT).error(str(e))
     if preset not in PRESETS:
         sweep.sweep_parser(description, EXPERIMENT).error(
             f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")
@@ -89,6 +103,8 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
     if "epochs" in given and "token_budget" not in given:
         args.token_budget = 0  # --epochs N means N epochs, not the preset's token budget
     check_device(args, given)
+    resolve_seeds(args, given)
+    args.data_dir, args.cache_dir = map(sweep.local_path, (args.data_dir, args.cache_dir))
     if "threads" not in given:
         args.threads = max(1, int(args.cpus_per_trial))
     if args.model_overrides is None:  # a resume keeps the original run's (saved) ones
@@ -96,12 +112,25 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
                                 for m, o in preset["model_overrides"].items()}
     if args.asha and args.token_budget > 0:
         raise ValueError("--asha needs a fixed epoch count: pass --epochs (or --token-budget 0)")
+    from imm_ray.lm import data as lmdata  # torch: after the flags are parsed
+
     lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
     if args.analyze:
         return SweepPlan()
     fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig) if f.name not in NOT_FLAGS}
     grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
     return SweepPlan(fixed, grid, trial_configs(fixed, grid, args.model_overrides))
+
+
+def resolve_seeds(args: argparse.Namespace, given: set[str]) -> None:
+    """``--seeds N`` (a count: seeds 0..N-1) or ``--seed-values`` (explicit), not both."""
+    if "seeds" in given and "seed_values" in given:
+        raise ValueError("--seeds N counts seeds (0..N-1) and --seed-values lists them: "
+                         "pass one of the two")
+    check_real(args.seeds, "--seeds", low=1, integer=True)
+    if "seed_values" not in given:
+        args.seed_values = list(range(int(args.seeds)))
+    args.seeds = len(args.seed_values)
 
 
 def check_device(args: argparse.Namespace, given: set[str]) -> None:

@@ -34,7 +34,7 @@ class Options:
 
 QUICK = dict(model="gpt2-tiny", tokenizer="train-bpe:500", block_size=32, batch_size=8,
              max_steps=20, methods=("none", "imm"), estimators=("in_batch",),
-             train_fractions=(0.1,), seeds=(0,), imm_length=16, k=4)
+             train_fractions=(0.1,), seeds=1, imm_length=16, k=4)
 """--quick: two short trials (about a minute on 2 cores, PTB tokenised once and cached)."""
 
 
@@ -56,6 +56,9 @@ def parse_args(description: str, argv=None):
             if key not in given:
                 setattr(args, key, value)
     try:
+        if args.seed_values and "seeds" in sweep.explicit_dests(parser, argv):
+            raise ValueError("give --seeds (a count) or --seed-values (explicit seeds), "
+                             "not both")
         trials = check(args)
     except ValueError as e:
         parser.error(str(e))

@@ -116,10 +116,18 @@ class Grid:
     """IMM estimators."""
     train_fractions: tuple[float, ...] = (0.1, 1.0)
     """Shares of the training split the full model sees."""
-    seeds: tuple[int, ...] = (0, 1, 2)
-    """Seeds."""
+    seeds: int = 3
+    """Seeds per grid point: seeds 0 .. N-1 (--seed-values gives explicit ones instead)."""
+    seed_values: tuple[int, ...] = ()
+    """Explicit seed values instead of --seeds (e.g. 3 4 5)."""
 
     def __post_init__(self):
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"--seeds must be an integer >= 1 (a count; --seed-values takes "
+                             f"explicit values), got {self.seeds!r}")
+        if len(set(self.seed_values)) != len(self.seed_values):
+            raise ValueError(f"--seed-values must not repeat a value, got "
+                             f"{list(self.seed_values)}")
         for name, allowed in (("methods", METHODS), ("estimators", ESTIMATORS)):
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad or not getattr(self, name):
@@ -130,7 +138,7 @@ class Grid:
         """Every trial's varying fields."""
         out = []
         for frac in self.train_fractions:
-            for seed in self.seeds:
+            for seed in self.seed_values or range(self.seeds):
                 for method in self.methods:
                     base = dict(method=method, train_fraction=frac, seed=seed, induced="-")
                     if method == "imm":

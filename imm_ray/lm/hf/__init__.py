@@ -14,21 +14,20 @@
 The page is docs/lm_transformers.md.
 """
 
-from imm_ray.lm.hf.checks import METHODS, TrainerSettings
-from imm_ray.lm.hf.configs import BUILTIN, build_model
-from imm_ray.lm.hf.corpus import BlockDataset, TextCorpus, text_corpus
-from imm_ray.lm.hf.induced import ESTIMATORS
-from imm_ray.lm.hf.restricted import bigram
-from imm_ray.lm.hf.tokenizer import train_tokenizer
+_HOMES = {"METHODS": "checks", "TrainerSettings": "checks", "BUILTIN": "configs",
+          "build_model": "configs", "BlockDataset": "corpus", "TextCorpus": "corpus",
+          "text_corpus": "corpus", "ESTIMATORS": "induced", "bigram": "restricted",
+          "train_tokenizer": "tokenizer", "IMMTrainer": "trainer"}
 
 
-def __getattr__(name):  # transformers.Trainer is imported only when the trainer is used
-    if name == "IMMTrainer":
-        from imm_ray.lm.hf.trainer import IMMTrainer
+def __getattr__(name):
+    # Lazy: ``hf.IMMTrainer`` imports transformers.Trainer only when it is used, and a
+    # sweep's ``--help`` imports none of this.
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return IMMTrainer
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
 
 
-__all__ = ["BUILTIN", "ESTIMATORS", "METHODS", "BlockDataset", "IMMTrainer", "TextCorpus",
-           "TrainerSettings", "bigram", "build_model", "text_corpus", "train_tokenizer"]
+__all__ = sorted(_HOMES)

@@ -68,6 +68,34 @@ def test_bad_flags_stop_before_any_work(text_dir, tmp_path, flags, match, capsys
     assert match in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, seeds", [([], [0, 1, 2]), (["--seeds", "2"], [0, 1]),
+                                          (["--seed-values", "5", "7"], [5, 7])])
+def test_seeds_is_a_count_and_seed_values_lists_them(text_dir, tmp_path, flags, seeds):
+    """One meaning of --seeds in every sweep (issue 23): a count; explicit values have
+    their own flag."""
+    from imm_ray.experiments.lm_transformers.cli import parse_args
+
+    base = ["--corpus", str(text_dir), "--tokenizer", "train-wordlevel:64", "--methods",
+            "none", "--train-fractions", "0.5", "--storage-path", str(tmp_path)]
+    _, trials = parse_args("test", base + flags)
+    assert [t.seed for t in trials] == seeds
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--seeds", "0"], "--seeds must be an integer >= 1"),
+    (["--seeds", "2", "--seed-values", "1", "2"], "not both"),
+    (["--seed-values", "1", "1"], "--seed-values must not repeat"),
+])
+def test_bad_seed_flags_are_named(text_dir, tmp_path, flags, match, capsys):
+    from imm_ray.experiments.lm_transformers.cli import parse_args
+
+    base = ["--corpus", str(text_dir), "--tokenizer", "train-wordlevel:64", "--storage-path",
+            str(tmp_path)]
+    with pytest.raises(SystemExit):
+        parse_args("test", base + flags)
+    assert match in capsys.readouterr().err
+
+
 def test_docs_metrics_lists_exactly_the_csv_columns():
     import re
 
