@@ -16,8 +16,6 @@ contexts), so ``Trainer`` divides by the accumulation steps itself. Evaluation
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 from transformers import Trainer
 
@@ -26,9 +24,10 @@ from imm_ray import metrics as M
 from imm_ray.lm.hf import mlm_imm
 from imm_ray.lm.hf.finetune import FinetuneSettings, check_model, check_settings
 from imm_ray.lm.hf.induced import choose_positions
+from imm_ray.lm.hf.loss_logs import LossLogs, upcast
 
 
-class FinetuneTrainer(Trainer):
+class FinetuneTrainer(LossLogs, Trainer):
     """``Trainer`` with finetune / mlm / mlm_imm; settings: :class:`FinetuneSettings`."""
 
     def __init__(self, *args, restricted=None, **kwargs):
@@ -44,7 +43,6 @@ class FinetuneTrainer(Trainer):
         self.gen = torch.Generator().manual_seed(self.args.seed + 1)
         self.ratio = core.ratio_from_lambda(self.ft.imm_lambda)
         self.sampler = self._sampler(kwargs.get("train_dataset"))
-        self._sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
 
     def _sampler(self, train):
         if self.ft.method != "mlm_imm" or self.ft.induced != "sampled":
@@ -121,24 +119,3 @@ class FinetuneTrainer(Trainer):
             return mlm_imm.in_batch_imm(logits, prev, ctx, probs, self.ft.k, self.gen)
         logits = upcast(outputs["window_logits"]).view(len(ctx), self.ft.k, -1)
         return core.imm_loss(logits, probs)
-
-    # ------------------------------------------------------------------ logging
-
-    def _track(self, name, value) -> None:
-        s = self._sums[name]
-        s[0] += float(value)
-        s[1] += 1
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add the means of ``loss/main``, ``loss/mlm``, ``loss/imm`` since the last
-        training log (so ``report_to`` carries them)."""
-        if "loss" in logs:
-            for name, (total, count) in self._sums.items():
-                if count:
-                    logs[name] = round(total / count, 6)
-            self._sums.clear()
-        super().log(logs, start_time)
-
-
-def upcast(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x

@@ -33,8 +33,6 @@ so DDP's reducer all-reduces the sum once.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 from transformers import Trainer
 
@@ -42,17 +40,13 @@ from imm_ray import core
 from imm_ray import metrics as M
 from imm_ray.lm.hf import induced
 from imm_ray.lm.hf.checks import TrainerSettings, check_model, check_settings
+from imm_ray.lm.hf.loss_logs import LossLogs, upcast
 from imm_ray.lm.hf.restricted import padded_probs
 from imm_ray.lm.histories import HistorySampler
 from imm_ray.lm.noising import BigramNoiser
 
 
-def upcast(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision logits to float32 for a reduction; float32/64 unchanged."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-class IMMTrainer(Trainer):
+class IMMTrainer(LossLogs, Trainer):
     """``Trainer`` with IMM / reverse-KD / noising; settings: :class:`TrainerSettings`."""
 
     def __init__(self, *args, restricted=None, history_ids=None, **kwargs):
@@ -75,7 +69,6 @@ class IMMTrainer(Trainer):
         self.noiser = (BigramNoiser(restricted, self.imm.noise_gamma)
                        if self.imm.method == "noising" else None)
         self.buffer = induced.LogitBuffer(self.imm.in_batch_buffer)
-        self._sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
 
     def _histories(self, history_ids, train):
         if self.imm.method != "imm" or self.imm.induced != "sampled":
@@ -199,20 +192,3 @@ class IMMTrainer(Trainer):
 
     def _imm_due(self) -> bool:
         return self.state.global_step % self.imm.imm_every == 0
-
-    # ------------------------------------------------------------------ logging
-
-    def _track(self, name, value) -> None:
-        s = self._sums[name]
-        s[0] += float(value)
-        s[1] += 1
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add the means of ``loss/main``, ``loss/imm``, ``loss/kd`` since the last training
-        log to it (so ``report_to`` carries them)."""
-        if "loss" in logs:
-            for name, (total, count) in self._sums.items():
-                if count:
-                    logs[name] = round(total / count, 6)
-            self._sums.clear()
-        super().log(logs, start_time)
