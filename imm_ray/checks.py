@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 ACCEPTED = "an int, float, numpy scalar or 0-d tensor"
+ACCEPTED_INTEGER = "an int, numpy integer, 0-d tensor, or a float with no fractional part"
 
 
 def _describe(value) -> str:
@@ -52,21 +53,25 @@ def is_bool(value) -> bool:
 def as_real(value, name: str, *, integer: bool = False) -> float | int:
     """``value`` as a Python ``float`` (``int`` when ``integer``), or ValueError naming
     ``name`` and the type. Booleans are not numbers here (``True`` as a weight is a bug)."""
-    kind = "an integer" if integer else "a real number"
+    kind, accepted = ("an integer", ACCEPTED_INTEGER) if integer else ("a real number",
+                                                                       ACCEPTED)
     original = value
     if torch.is_tensor(value):
         if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
-            raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(value)}")
+            raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(value)}")
         value = value.item()
     if is_bool(value):
-        raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)} "
+        raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(original)} "
                          "(a bool is not a number here)")
     if integer:
+        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+                and math.isfinite(value) and float(value).is_integer():
+            return int(value)  # 2.0 is the integer 2
         if not isinstance(value, numbers.Integral):
-            raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)}")
+            raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(original)}")
         return int(value)
     if not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)}")
+        raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(original)}")
     return float(value)
 
 

@@ -259,6 +259,7 @@ def serialized_imm_backward(
     """
     n, k, weights = _check_serialized_args(samples, restricted_probs, chunk_size,
                                            sample_weights)
+    chunk_size = int(chunk_size)  # checked: an integer, or a float such as 2.0
     imm_lambda = check_real(imm_lambda, "imm_lambda", low=0.0)
     devices = [samples.device] if samples.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # pass 2 replays pass 1's RNG draws

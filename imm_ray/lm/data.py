@@ -62,6 +62,11 @@ class Corpus:
 def split_files(data_dir: str | os.PathLike, pattern: str = DEFAULT_PATTERN) -> dict:
     """``{split: Path}`` for the three files; FileNotFoundError names the missing path."""
     root = Path(data_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(f"data directory {str(root)!r} is a file, not a folder; "
+                                f"expected a folder with {pattern.format(split='train')}, "
+                                f"{pattern.format(split='valid')} and "
+                                f"{pattern.format(split='test')}")
     if not root.is_dir():
         raise FileNotFoundError(f"data directory {str(root)!r} does not exist; expected a "
                                 f"folder with {pattern.format(split='train')}, "

@@ -93,8 +93,9 @@ def test_serialized_backward_rejects_an_empty_batch_and_a_float_chunk_size():
     raises(r"samples has no restricted contexts \(N = samples.shape\[0\] = 0\)",
            core.serialized_imm_backward, model, torch.randn(0, 5, 3, dtype=D),
            torch.empty(0, 4, dtype=D), 2)
-    raises("chunk_size must be an integer .* got float 2.0", core.serialized_imm_backward,
-           model, torch.randn(2, 5, 3, dtype=D), probs(2, 4), 2.0)
+    raises(r"chunk_size must be an integer \(an int, numpy integer, 0-d tensor, or a float "
+           r"with no fractional part\), got float 2.5", core.serialized_imm_backward,
+           model, torch.randn(2, 5, 3, dtype=D), probs(2, 4), 2.5)
 
 
 @pytest.mark.parametrize("fields,match", [

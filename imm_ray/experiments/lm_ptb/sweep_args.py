@@ -59,19 +59,26 @@ def build_parser(description: str, preset: str) -> argparse.ArgumentParser:
 
 
 def preset_of(argv) -> str:
-    """The preset named on the command line (``--quick`` means ``quick``), unchecked."""
+    """The preset named on the command line (``--quick`` means ``quick``), unchecked;
+    ``--quick`` with another ``--preset`` is a ValueError (neither would silently win)."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default=LMSweepOptions.preset)
+    pre.add_argument("--preset", default=None)
     pre.add_argument("--quick", action="store_true")
     known, _ = pre.parse_known_args(argv)
-    return "quick" if known.quick else known.preset
+    if known.quick and known.preset not in (None, "quick"):
+        raise ValueError(f"--quick is the preset 'quick'; it cannot be combined with --preset "
+                         f"{known.preset}: pass one of them")
+    return "quick" if known.quick else known.preset or LMSweepOptions.preset
 
 
 def parse_args(description: str, argv=None) -> tuple[argparse.Namespace, SweepPlan]:
     """Parse and check everything: (the flags, with device, threads and the per-model
     overrides resolved; the plan with every trial's validated LMConfig). Errors exit
     through ``parser.error`` (status 2)."""
-    preset = preset_of(argv)
+    try:
+        preset = preset_of(argv)
+    except ValueError as e:
+        sweep.sweep_parser(description, EXPERIMENT).error(str(e))
     if preset not in PRESETS:
         sweep.sweep_parser(description, EXPERIMENT).error(
             f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")

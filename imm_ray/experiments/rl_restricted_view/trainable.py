@@ -101,6 +101,10 @@ def check_trial(trial: ViewTrialConfig) -> None:
              0 <= trial.interpolate_ratio <= 1, "in [0, 1]")):
         if not (math.isfinite(v) and ok):
             raise ValueError(f"{name} must be a finite number {allowed}, got {v}")
+    if trial.minibatch > trial.train_batch:
+        raise ValueError(f"--minibatch ({trial.minibatch}) must be at most --train-batch "
+                         f"({trial.train_batch}): PPO splits each train batch into "
+                         "minibatches")
     if not trial.budgets:
         raise ValueError("--budgets: give at least one budget")
     for b in trial.budgets:
@@ -156,9 +160,9 @@ def paths_of(trial: ViewTrialConfig) -> dict[str, str]:
 
 
 def restricted_policy(trial: ViewTrialConfig, label: str):
-    from imm_ray.rl.restricted import from_checkpoint
+    from imm_ray.rl.restricted import load
 
-    return from_checkpoint(paths_of(trial)[label])
+    return load(paths_of(trial)[label])  # the exchange format: no pickle
 
 
 def trial_seed(trial: ViewTrialConfig) -> int:
