@@ -12,9 +12,6 @@ user would add their own environment's evaluation::
 
 from __future__ import annotations
 
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
-from ray.rllib.utils.annotations import override
-
 from imm_ray.experiments.rl_gridworld.evaluation import GridEvaluation, GridEvaluationConfig
 from imm_ray.rl.pg import IMMPG, IMMPGConfig
 from imm_ray.rl.ppo import IMMPPO, IMMPPOConfig
@@ -25,12 +22,6 @@ class GridIMMPGConfig(GridEvaluationConfig, IMMPGConfig):
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or GridIMMPG)
-        self._init_grid_evaluation()
-
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
-        self.validate_grid_evaluation()
 
 
 class GridIMMPPOConfig(GridEvaluationConfig, IMMPPOConfig):
@@ -38,12 +29,6 @@ class GridIMMPPOConfig(GridEvaluationConfig, IMMPPOConfig):
 
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or GridIMMPPO)
-        self._init_grid_evaluation()
-
-    @override(AlgorithmConfig)
-    def validate(self) -> None:
-        super().validate()
-        self.validate_grid_evaluation()
 
 
 class GridIMMPG(GridEvaluation, IMMPG):

@@ -88,11 +88,18 @@ GRID_EVAL_DEFAULTS = {"grid_eval_interval": 0, "grid_eval_rollouts": 10,
 
 
 class GridEvaluationConfig:
-    """``config.grid_evaluation(interval=0, num_rollouts=10, rollout_length=22)``."""
+    """``config.grid_evaluation(interval=0, num_rollouts=10, rollout_length=22)``; mix in
+    before an RLlib ``AlgorithmConfig``: its settings start at their defaults and are
+    checked again by ``validate()``."""
 
-    def _init_grid_evaluation(self) -> None:
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class)
         for k, v in GRID_EVAL_DEFAULTS.items():
             setattr(self, k, v)
+
+    def validate(self) -> None:
+        super().validate()
+        self.validate_grid_evaluation()
 
     def grid_evaluation(self, *, interval=NotProvided, num_rollouts=NotProvided,
                         rollout_length=NotProvided):
