@@ -131,7 +131,8 @@ def test_the_sweep_evaluates_a_supplied_policy_and_stops_before_step_2(tmp_path)
     path = uniform_policy(tmp_path)
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--storage-path", str(tmp_path / "runs"),
-         "--restricted-checkpoint", str(path), "--name", "weak"],
+         "--restricted-checkpoint", str(path), "--name", "weak",
+         "--no-allow-weak-restricted"],  # --quick allows weak policies; this turns it off
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 2, run.stderr[-2000:]
     assert "restricted policy given (supplied): own return" in run.stdout

@@ -102,8 +102,10 @@ def test_a_bad_flag_stops_the_script_before_ray_starts(tmp_path):
     assert "step 1" not in out.stdout
 
 
-BUDGET_VIEW = 55
-"""Console lines the quiet --quick run may print (49 measured: four tables of 7 configs)."""
+BUDGET_VIEW = 57
+"""Console lines the quiet --quick run may print (56 measured with the pytest run's stderr:
+four tables of 7 configs, and since issue 22 the weak-restricted-policy warning of
+--quick's 2-iteration step 1)."""
 
 
 @pytest.mark.slow
