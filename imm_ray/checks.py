@@ -227,15 +227,23 @@ def compute_dtype(t: Tensor) -> torch.dtype:
     return torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
 
 
-def assert_finite(value: Tensor, name: str) -> Tensor:
-    """Raise :class:`NonFiniteLossError` naming ``name`` if ``value`` has NaN or inf."""
+def assert_finite(value: Tensor, name: str, hint: str = "") -> Tensor:
+    """Raise :class:`NonFiniteLossError` naming ``name`` if ``value`` has NaN or inf.
+
+    ``hint`` is appended to the message: only a caller that knows the cause (a training
+    loss whose inputs were checked finite) should advise e.g. lowering the learning rate;
+    a NaN in the data or a restricted model's output is named as such, with no advice.
+    A non-tensor ``value`` (a Python float) is a TypeError naming ``name``."""
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a tensor, got {_describe(value)}; use "
+                        "math.isfinite for a Python number")
     # One reduction instead of isfinite's four passes: a NaN or inf anywhere makes the sum
     # non-finite, so a finite sum proves every entry finite; a sum that overflowed (or a
     # real NaN) gets the exact test.
     if not bool(torch.isfinite(value.sum())) and not bool(torch.isfinite(value).all()):
         bad = value[~torch.isfinite(value)].flatten()[:3].tolist()
         raise NonFiniteLossError(f"{name} is not finite (found {bad}); stopping instead of "
-                                 "propagating NaN. Lower the learning rate or lambda.")
+                                 f"propagating NaN.{' ' + hint if hint else ''}")
     return value
 
 

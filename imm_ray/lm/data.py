@@ -110,9 +110,12 @@ def _check_text_file(path: Path, split: str) -> None:
     raw = path.read_bytes()
     if not raw.strip():
         raise ValueError(f"{split} split {str(path)!r} is empty; expected one sentence per line")
-    if b"\x00" in raw[:65536]:
-        raise ValueError(f"{split} split {str(path)!r} looks binary; expected UTF-8 text with "
-                         "one whitespace-tokenised sentence per line")
+    nul = raw.find(b"\x00")
+    if nul >= 0:  # anywhere: a NUL would otherwise become part of a vocabulary word
+        line = raw.count(b"\n", 0, nul) + 1
+        raise ValueError(f"{split} split {str(path)!r} line {line} has a NUL byte (looks "
+                         "binary); expected UTF-8 text with one whitespace-tokenised sentence "
+                         "per line")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:

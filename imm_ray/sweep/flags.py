@@ -113,6 +113,9 @@ def check_storage_path(path: str) -> str:
     a writable folder (nothing is created here). Cloud URIs need credentials on this
     machine and a writable bucket (:mod:`imm_ray.storage` writes and deletes a probe).
     """
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"--storage-path must be a folder or a storage URI, got {path!r} "
+                         "(an empty path would write the experiment into the current folder)")
     if is_uri(path):
         from imm_ray.storage import check_cloud_uri
 

@@ -5,6 +5,8 @@ cleanly when trials failed or the sweep was interrupted.
 
 - errors before fitting (no node can run a trial, ...): ``error: ...`` on stderr, exit 2;
 - every trial failed: each trial's error as one clean line (:func:`trial_errors`), exit 1;
+- a trial failed with a non-finite value (``NonFiniteLossError``): its error, exit 1, and
+  no summary (a table without that trial would look plausible and be wrong);
 - interrupted (Ctrl-C: Tune stops gracefully and ``fit()`` returns): what finished, that
   the results are partial, and the exact command that resumes it; exit 130. No script
   goes on to print a partial CSV as ``results:``.
@@ -29,6 +31,8 @@ from imm_ray.sweep.resources import trial_resources
 from imm_ray.sweep.resume import ARGS_FILE, RESUME_ARGS_FILE, resume_command, sweep_record
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+NON_FINITE = "NonFiniteLossError"
+"""The exception (:class:`imm_ray.core.NonFiniteLossError`) of a trial that met a NaN/inf."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -155,6 +159,12 @@ def check_finished(grid, args: argparse.Namespace) -> None:
         raise SystemExit(EXIT_INTERRUPTED)
     if total and errors == total:
         fail("every trial failed; nothing to summarise", EXIT_FAILED)
+    non_finite = [r for r in grid if r.error is not None and is_non_finite(r.error)]
+    if non_finite:
+        fail(f"{len(non_finite)} trial(s) produced a non-finite value (NaN or inf in a "
+             "loss, return or metric); no summary, schedule or reference points are "
+             "printed from this sweep, since they would silently leave those trials out. "
+             "Fix the setting named above and run it again", EXIT_FAILED)
 
 
 def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):
@@ -170,6 +180,15 @@ def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):
     except ValueError as e:
         raise SystemExit(f"no results yet ({e}); continue with: {resume_command(args)}") from e
     return rows[list(columns)].sort_values(list(sort_by), ignore_index=True)
+
+
+def is_non_finite(error: BaseException) -> bool:
+    """Whether a trial's error (Ray's wrapper or the original) is a NaN/inf stop."""
+    cause = getattr(error, "cause", None)
+    from imm_ray.core import NonFiniteLossError
+
+    return isinstance(error, NonFiniteLossError) or isinstance(cause, NonFiniteLossError) \
+        or NON_FINITE in _ANSI.sub("", str(error))
 
 
 def trial_errors(result_grid) -> list[str]:

@@ -231,6 +231,7 @@ def evaluate_interpolate(model, params: Tensor, held_out: EvalSet, group: Tensor
         for part in _chunks(len(members), len(pos) * y.numel() * model.c):
             idx = members[part]
             full = torch.softmax(model.logits(params[idx].float(), f), -1)  # [c, T, C]
+            full = full.expand(len(pos), *full.shape)  # [R, c, T, C], a view
             mix = core.interpolate(full, pbar, r_t)  # [R, c, T, C]
             p_y = mix.gather(-1, y.view(1, 1, -1, 1).expand(*mix.shape[:-1], 1)).squeeze(-1)
             ll = -torch.log(p_y).sum(-1, dtype=torch.float64) / len(y)  # [R, c]

@@ -82,6 +82,7 @@ def resolve(args: argparse.Namespace) -> Run:
     fit = from_dict(FitConfig, values, strict=False)
     tab = from_dict(TabularConfig, values, strict=False)
     if not tab.dataset:
+        tab.check_no_table_flags()
         toy, tab, sha = from_dict(ToyConfig, values, strict=False), None, ""
         sizes = sweep.sizes or (QUICK_TOY_SIZES if args.quick else OPTUNA_TOY_SIZES
                                 if sweep.search == "optuna" else TOY_SIZES)

@@ -16,7 +16,9 @@ from imm_ray import sweep
 from imm_ray.config import add_dataclass_args
 from imm_ray.experiments.lm_ptb.config import AXES, PRESETS, LMGrid, trial_configs
 from imm_ray.lm import data as lmdata
-from imm_ray.lm.config import LMConfig
+from imm_ray.lm.config import CHOICES, LMConfig
+
+DEVICES = CHOICES["device"]
 
 EXPERIMENT = "lm_ptb"
 NOT_FLAGS = ("data_path", *AXES.values())
@@ -115,6 +117,8 @@ def check_device(args: argparse.Namespace, given: set[str]) -> None:
     """GPU trials use cuda (and fail loudly in a trial that sees no GPU); cuda without
     ``--gpus-per-trial`` is refused."""
     gpu = args.gpus_per_trial > 0
+    if args.device not in DEVICES:  # never silently replaced by cpu below
+        raise ValueError(f"--device must be one of {list(DEVICES)}, got {args.device!r}")
     if "device" in given and args.device == "cuda" and not gpu:
         raise ValueError("--device cuda needs --gpus-per-trial > 0 (Ray gives a trial a GPU "
                          "only when it asks for one)")

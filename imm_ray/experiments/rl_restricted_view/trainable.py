@@ -95,7 +95,7 @@ def check_trial(trial: ViewTrialConfig) -> None:
     if trial.pool_size is not None:
         _check_int("--pool-size", trial.pool_size)
     for name, v, ok, allowed in (
-            ("--lr", trial.lr, trial.lr > 0, "> 0"),
+            ("--lr", trial.lr, 0 < trial.lr <= 10, "in (0, 10]"),
             ("--imm-lambda", trial.imm_lambda, trial.imm_lambda >= 0, ">= 0"),
             ("--interpolate-ratio", trial.interpolate_ratio,
              0 <= trial.interpolate_ratio <= 1, "in [0, 1]")):
