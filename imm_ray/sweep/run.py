@@ -89,10 +89,24 @@ def run_tuner(
             run_config=run_config(args, checkpoint_config, callbacks))
     print(f"experiment: {path}", flush=True)
     INTERRUPTED.clear()
-    with quiet_console(getattr(args, "verbose", False)):
-        grid = tuner.fit()
-    check_finished(grid, args)
+    try:
+        with quiet_console(getattr(args, "verbose", False)):
+            grid = tuner.fit()
+        check_finished(grid, args)
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune restored Python's handler
+        interrupted_again(args)
     return grid
+
+
+def interrupted_again(args: argparse.Namespace):
+    """The second Ctrl-C: no traceback, exit 130 with the command that continues."""
+    from imm_ray.sweep.callbacks import close_bars
+
+    close_bars()
+    print(f"\ninterrupted again: Tune's final save was skipped; the trials and checkpoints "
+          f"already written are in {experiment_uri(args)} and these results are PARTIAL. "
+          f"Continue the sweep with:\n  {resume_command(args)}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 def run_config(args, checkpoint_config=None, callbacks=None):
@@ -141,8 +155,8 @@ def save_sweep_args(args: argparse.Namespace, path: str, resources: dict) -> Non
 
 def check_finished(grid, args: argparse.Namespace) -> None:
     """Exit 130 if the sweep was interrupted, 1 if every trial failed; print the errors."""
-    total, errors = len(grid), grid.num_errors
-    unfinished = total - grid.num_terminated - errors
+    total, errors, finished = len(grid), grid.num_errors, finished_count(grid)
+    unfinished = total - finished - errors
     if errors:
         print(f"{errors} of {total} trial(s) failed:", file=sys.stderr)
         for line in trial_errors(grid):
@@ -150,9 +164,9 @@ def check_finished(grid, args: argparse.Namespace) -> None:
         print(f"  (full tracebacks: error.txt in each trial's folder under "
               f"{experiment_uri(args)})", file=sys.stderr)
     if INTERRUPTED.is_set() or unfinished:
-        print(f"interrupted: {grid.num_terminated} trial(s) finished, {errors} failed, "
-              f"{unfinished} stopped before finishing (trials not started yet are not "
-              f"counted). Nothing is lost (trials and checkpoints are in "
+        print(f"interrupted: {finished} of {total} trial(s) finished, {errors} failed, "
+              f"{unfinished} stopped or not started (trials the search had not created "
+              f"yet are not counted). Nothing is lost (trials and checkpoints are in "
               f"{experiment_uri(args)}), but these results are PARTIAL, so no summary was "
               f"written. Continue the sweep with:\n  {resume_command(args)}",
               file=sys.stderr, flush=True)
@@ -165,6 +179,12 @@ def check_finished(grid, args: argparse.Namespace) -> None:
              "loss, return or metric); no summary, schedule or reference points are "
              "printed from this sweep, since they would silently leave those trials out. "
              "Fix the setting named above and run it again", EXIT_FAILED)
+
+
+def finished_count(grid) -> int:
+    """Trials Tune recorded as finished: no error and ``done`` in the last result (a trial
+    stopped by a Ctrl-C is TERMINATED too, but its last result is not ``done``)."""
+    return sum(r.error is None and bool((r.metrics or {}).get("done")) for r in grid)
 
 
 def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):
