@@ -89,8 +89,14 @@ def files_hash(files: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def read_lines_local(files: dict) -> dict[str, list[str]]:
-    """Lines of each split via ``datasets.load_dataset("text")``, never touching the hub."""
+def read_lines_local(files: dict, cache_dir: str | os.PathLike | None = None
+                     ) -> dict[str, list[str]]:
+    """Lines of each split via ``datasets.load_dataset("text")``, never touching the hub.
+
+    Hugging Face ``datasets`` keeps its own cache (by default in ``~/.cache/huggingface``);
+    it goes to ``cache_dir/hf_datasets`` instead (default: :func:`default_cache_dir`), so
+    nothing is written to the home folder unless the cache itself is there."""
+    hf_cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
@@ -98,7 +104,7 @@ def read_lines_local(files: dict) -> dict[str, list[str]]:
     for s, f in files.items():
         _check_text_file(f, s)
     ds = datasets.load_dataset("text", data_files={s: str(f) for s, f in files.items()},
-                               keep_in_memory=True)
+                               keep_in_memory=True, cache_dir=str(hf_cache / "hf_datasets"))
     lines = {s: list(ds[s]["text"]) for s in SPLITS}
     for split_lines in lines.values():  # a BOM must not become part of the first word
         if split_lines and split_lines[0].startswith(BOM):
@@ -195,7 +201,7 @@ def prepare_corpus(data_dir: str | os.PathLike | None = None,
             return out
         except ValueError as e:
             print(f"notice: rebuilding the corpus cache: {e}", file=sys.stderr)
-    _save(tokenize_splits(read_lines_local(files)), out)
+    _save(tokenize_splits(read_lines_local(files, cache)), out)
     return out
 
 

@@ -24,6 +24,7 @@ from imm_ray import metrics as M
 from imm_ray import sweep
 from imm_ray.config import from_dict, require_unique
 from imm_ray.core import lambda_from_ratio, make_schedule
+from imm_ray.rl.logdir import build_algo
 
 CONFIGS = ("none", "imm_argmax", "imm_softmax_t1", "imm_softmax_t05", "interpolate")
 """Configurations: no IMM; IMM with the Bayes-optimal POMDP policy; IMM with
@@ -249,7 +250,7 @@ def train_rl_gridworld(config: dict) -> None:
 
     torch.set_num_threads(1)
     trial = resolve_trial(config)
-    algo = build_config(trial).build_algo()
+    algo = build_algo(build_config(trial))  # its log folder in the trial folder
     state = {"epoch": 0, "rows": {k: [] for k in ROW_FIELDS}}
     ckpt = tune.get_checkpoint()
     if ckpt is not None:

@@ -97,6 +97,7 @@ def train_restricted_policies(trial: ViewTrialConfig, out: Path, iterations: int
 
     from imm_ray.rl import restricted
     from imm_ray.rl.connectors import lean_env_runner_settings
+    from imm_ray.rl.logdir import build_algo
     from imm_ray.rl.views import register_view_env, select
 
     view = select(*trial.view)
@@ -105,7 +106,8 @@ def train_restricted_policies(trial: ViewTrialConfig, out: Path, iterations: int
                          **lean_env_runner_settings())
             .training(**ppo_settings(trial))
             .rl_module(model_config={"fcnet_hiddens": [trial.hidden, trial.hidden]})
-            .debugging(seed=trial.seed + 7)).build_algo()
+            .debugging(seed=trial.seed + 7))
+    algo = build_algo(algo, out)  # its log folder under step 1's, not ~/ray_results
     saves = {early: "early", iterations: "late"} if early else {iterations: "late"}
     found = {}
     for it in range(1, iterations + 1):

@@ -26,6 +26,7 @@ from pathlib import Path
 from imm_ray import metrics as M
 from imm_ray import sweep
 from imm_ray.config import from_dict
+from imm_ray.rl.logdir import build_algo
 
 TRAINED = ("none", "imm", "reverse_kd")
 """Methods a trial trains; ``interpolate`` is evaluated from the ``none`` trials."""
@@ -215,7 +216,7 @@ def train_view(config: dict) -> None:
 
     torch.set_num_threads(1)
     trial = resolve_trial(config)
-    algo = build_config(trial, gpus=learner_gpus()).build_algo()
+    algo = build_algo(build_config(trial, gpus=learner_gpus()))  # log folder: the trial's
     state = {"iteration": 0, "rows": {k: [] for k in ROW_FIELDS}}
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
