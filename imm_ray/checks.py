@@ -237,6 +237,7 @@ def assert_finite(value: Tensor, name: str, hint: str = "") -> Tensor:
     if not torch.is_tensor(value):
         raise TypeError(f"{name} must be a tensor, got {_describe(value)}; use "
                         "math.isfinite for a Python number")
+    check_not_meta(value, name)
     # One reduction instead of isfinite's four passes: a NaN or inf anywhere makes the sum
     # non-finite, so a finite sum proves every entry finite; a sum that overflowed (or a
     # real NaN) gets the exact test.
@@ -252,6 +253,14 @@ def check_float_tensor(t, name: str, what: str = "") -> None:
     if not torch.is_tensor(t) or not t.is_floating_point():
         got = f"a tensor of dtype {t.dtype}" if torch.is_tensor(t) else type(t).__name__
         raise ValueError(f"{name} must be a floating-point tensor{what}, got {got}")
+    check_not_meta(t, name)
+
+
+def check_not_meta(t: Tensor, name: str) -> None:
+    """ValueError for a tensor on the ``meta`` device (a shape without data)."""
+    if t.is_meta:
+        raise ValueError(f"{name} is on the meta device (a shape without data, shape "
+                         f"{tuple(t.shape)}); pass a tensor with values (cpu/cuda)")
 
 
 def check_logits(logits: Tensor, name: str, min_dim: int) -> None:

@@ -310,6 +310,11 @@ def _chunk_log_probs(forward, chunk: Tensor) -> Tensor:
     if not torch.is_tensor(logits) or logits.dim() != 2 or logits.shape[0] != n * c:
         got = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
         raise ValueError(f"forward must return logits [M={n * c}, C], got {got}")
+    checks.check_float_tensor(logits, "forward(samples) logits")
+    if torch.is_grad_enabled() and not logits.requires_grad:
+        raise ValueError("forward(samples) logits do not require grad (detached, or computed "
+                         "under torch.no_grad()): forward must return logits computed from "
+                         "the parameters whose .grad it accumulates")
     assert_finite(logits.detach(), "forward(samples) logits")
     return torch.log_softmax(logits.to(checks.compute_dtype(logits)), dim=-1).view(n, c, -1)
 

@@ -42,8 +42,22 @@ METRIC = "eval/valid_ppl"
 
 
 def prepare_data(args) -> str:
-    """Tokenise PTB once, before Ray (trials read only the cached .npz)."""
-    return str(lmdata.prepare_corpus(args.data_dir or None, args.cache_dir or None))
+    """Tokenise PTB once, before Ray (trials read only the cached .npz); a corpus or cache
+    folder that cannot be used is ``error: ...`` and exit 2, like any other bad input."""
+    try:
+        return str(lmdata.prepare_corpus(args.data_dir or None, args.cache_dir or None))
+    except ValueError as e:
+        sweep.fail(str(e))
+
+
+def check_trials(plan, data_path: str) -> None:
+    """Every trial's batch sizes against the prepared corpus, before Ray starts."""
+    corpus = lmdata.load_corpus(data_path)
+    try:
+        for cfg in plan.trials:
+            lmdata.check_batches(corpus, cfg)
+    except ValueError as e:
+        sweep.fail(str(e))
 
 
 def run(args, plan, data_path: str):
@@ -74,6 +88,7 @@ def finish(args, errors: dict, missing: int, expected: int) -> int:
 def main(argv=None) -> int:
     args, plan = parse_args(__doc__.split("\n")[0], argv)
     data_path = prepare_data(args)  # also for --analyze: the bigram's own perplexities
+    check_trials(plan, data_path)
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))
         missing = 0

@@ -194,6 +194,7 @@ def prepare_corpus(data_dir: str | os.PathLike | None = None,
     data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     files = split_files(data_dir, pattern)
+    check_cache_dir(cache)
     out = cache / f"lm_{data_dir.name or 'corpus'}_{files_hash(files)}.npz"
     if out.is_file():
         try:
@@ -203,6 +204,22 @@ def prepare_corpus(data_dir: str | os.PathLike | None = None,
             print(f"notice: rebuilding the corpus cache: {e}", file=sys.stderr)
     _save(tokenize_splits(read_lines_local(files, cache)), out)
     return out
+
+
+def check_cache_dir(cache: Path) -> None:
+    """ValueError naming the token cache folder (``--cache-dir``) unless it is, or can be
+    made, a writable folder (a probe file is written and removed)."""
+    where = f"the token cache folder (--cache-dir) {str(cache)!r}"
+    if cache.exists() and not cache.is_dir():
+        raise ValueError(f"{where} is a file, not a folder")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = cache / f".probe_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{where} is not writable: {e.strerror or e}"
+                         f"{f' ({e.filename})' if e.filename else ''}") from None
 
 
 def _save(corpus: Corpus, out: Path) -> None:
@@ -232,6 +249,26 @@ def train_prefix(train: np.ndarray, fraction: float) -> np.ndarray:
     if not 0 < fraction <= 1:
         raise ValueError(f"train_fraction must be in (0, 1], got {fraction!r}")
     return train[: max(2, int(round(fraction * len(train))))]
+
+
+def check_batches(corpus: Corpus, cfg) -> None:
+    """ValueError naming the flags when a split of ``corpus`` is too short for the batch
+    size an :class:`imm_ray.lm.config.LMConfig` gives it (at least 2 tokens per row):
+    what :func:`batchify` would raise inside a trial, checked in the driver instead."""
+    train = len(train_prefix(corpus.train, cfg.train_fraction))
+    valid = len(corpus.valid[: cfg.valid_tokens] if cfg.valid_tokens else corpus.valid)
+    cap = cfg.test_tokens or None
+    for flag, part, tokens, size in (
+            (f"--batch-size {cfg.batch_size} (--train-fractions {cfg.train_fraction:g})",
+             "training prefix", train, cfg.batch_size),
+            (f"--eval-batch-size {cfg.eval_batch_size}", "validation split", valid,
+             cfg.eval_batch_size),
+            (f"--eval-batch-size {cfg.eval_batch_size}", "test split",
+             len(corpus.test[:cap]), cfg.eval_batch_size)):
+        if tokens // size < 2:
+            raise ValueError(f"{flag}: the {part} has {tokens} tokens, fewer than 2 per row "
+                             f"of {size}; use a batch size of at most {max(1, tokens // 2)} "
+                             "(or a larger fraction of the training data)")
 
 
 def batchify(data: np.ndarray | Tensor, batch_size: int) -> Tensor:

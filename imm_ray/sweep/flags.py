@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -130,6 +131,11 @@ def check_storage_path(path: str) -> str:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"--storage-path {str(local)!r} is not writable: no write permission "
                          f"on {probe}")
+    try:  # access() says yes for root everywhere, also in /proc or a read-only mount
+        tempfile.TemporaryDirectory(dir=probe, prefix=".imm_ray_probe_").cleanup()
+    except OSError as e:
+        raise ValueError(f"--storage-path {str(local)!r} is not writable: cannot create a "
+                         f"folder in {probe} ({e.strerror or e})") from None
     return str(local)
 
 

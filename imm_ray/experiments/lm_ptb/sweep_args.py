@@ -107,10 +107,24 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
         raise ValueError("--asha needs a fixed epoch count: pass --epochs (or --token-budget 0)")
     lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
     if args.analyze:
+        check_experiments(args.analyze)
         return SweepPlan()
     fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig) if f.name not in NOT_FLAGS}
     grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
     return SweepPlan(fixed, grid, trial_configs(fixed, grid, args.model_overrides))
+
+
+def check_experiments(paths) -> None:
+    """``--analyze`` folders must be Tune experiments (an ``experiment_state-*.json``)."""
+    from pathlib import Path
+
+    for p in paths:
+        folder = Path(p).expanduser()
+        if not folder.is_dir() or not any(folder.glob("experiment_state-*.json")):
+            what = "is not a folder" if not folder.is_dir() else \
+                "is not a Tune experiment folder (no experiment_state-*.json)"
+            raise ValueError(f"--analyze {p}: {what}; pass the folders lm_ptb printed as "
+                             "'experiment: ...'")
 
 
 def check_device(args: argparse.Namespace, given: set[str]) -> None:
