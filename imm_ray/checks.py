@@ -198,6 +198,17 @@ def _interval(low, high, low_open, high_open) -> str:
     return f" in {text}" if low is not None and high is not None else f" {text}"
 
 
+def check_memory(name: str, nbytes: float, what: str) -> None:
+    """ValueError naming ``name`` when ``what`` needs more bytes than this machine's memory
+    (a tensor that cannot fit dies in the allocator and is retried for minutes)."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    if nbytes > total:
+        raise ValueError(f"{name}: {what} need at least {nbytes / 1e9:,.1f} GB, more than "
+                         f"this machine's {total / 1e9:,.1f} GB of memory; lower {name}")
+
+
 def require_unique(name: str, values) -> None:
     """Raise ValueError naming ``name`` (a flag or field) if ``values`` repeats a value: a
     repeated grid value would run identical trials and count their rows twice."""

@@ -151,6 +151,7 @@ def main(argv=None) -> int:
     args, settings, trial = parse_args(argv)              # 1. config, checked before Ray
     sweep.init_ray(args)                            # 2. Ray, then step 1 (cached)
     try:                                               # 3. each policy learned, fits
+        sweep.trial_resources(args)  # a node can run a step-2 trial: before step 1 trains
         restricted = restricted_policies(args, settings, trial)
         check_strength(restricted, settings.allow_weak_restricted)
         plans = plan_trials(settings.methods, settings.seeds,

@@ -290,6 +290,21 @@ class IMMConfigMixin:
     def validate_imm(self) -> None:
         """Raise ValueError naming the setting for bad IMM settings."""
         self.resolve_imm()
+        self.check_imm_memory()
+
+    def check_imm_memory(self) -> None:
+        """``method="imm"`` forwards ``[B * k, ...]`` extended observations per minibatch
+        of ``B`` rows: refuse a ``k`` whose logits alone (2+ actions, float32) cannot fit."""
+        k = self.imm_k
+        if self.imm_method != "imm" or self.imm_restricted_policy is None or \
+                is_search_space(k):
+            return
+        rows = getattr(self, "minibatch_size", None) or self.train_batch_size
+        if isinstance(rows, numbers.Integral) and rows > 0:
+            from imm_ray.checks import check_memory
+
+            check_memory("k", float(rows) * k * 2 * 4,
+                         f"the [B={rows} * k={k}, actions] policy logits of one IMM minibatch")
 
 
 def check_imm_spaces(setup: IMMSetup, observation_space, action_space) -> None:

@@ -122,3 +122,33 @@ def test_serialized_forward_returning_integer_or_detached_logits_is_named(bad, m
     with pytest.raises(ValueError, match=message):
         core.serialized_imm_backward(lambda x: bad(lin(x)), samples, probs, 2)
     assert lin.weight.grad is None  # nothing accumulated
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_view_sweep_refuses_an_impossible_trial_before_step_1_trains(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "sweeps" / "rl_restricted_view.py"),
+                          "--quick", "--cpus-per-trial", "1000", "--storage-path",
+                          str(tmp_path / "runs")], cwd=tmp_path, env=clean_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=240)
+    assert out.returncode == 2, out.stdout[-2000:]
+    assert "error: --cpus-per-trial 1000 --gpus-per-trial 0: no node" in out.stdout
+    assert "step 1:" not in out.stdout, out.stdout[-2000:]
+
+
+def test_a_k_whose_imm_logits_cannot_fit_in_memory_is_refused_with_gb():
+    import psutil
+
+    from imm_ray.experiments.rl_gridworld import GridIMMPGConfig
+    from imm_ray.experiments.rl_restricted_view.trainable import ViewTrialConfig, check_trial
+
+    huge = int(psutil.virtual_memory().total)  # k alone > bytes of memory: cannot fit
+    with pytest.raises(ValueError, match=r"--k: .* need at least [\d,.]+ GB, more than"):
+        check_trial(ViewTrialConfig(k=huge))
+    cfg = GridIMMPGConfig().environment("MountainGrid-v0").imm(
+        restricted_policy="argmax", k=huge, imm_lambda=1.0)
+    with pytest.raises(ValueError, match=r"^k: .* need at least [\d,.]+ GB"):
+        cfg.validate()
+    GridIMMPGConfig().environment("MountainGrid-v0").imm(
+        restricted_policy="argmax", k=64, imm_lambda=1.0).validate()  # a normal k passes

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from imm_ray import metrics as M
 from imm_ray import sweep
+from imm_ray.checks import check_memory
 from imm_ray.config import from_dict
 from imm_ray.rl.logdir import build_algo
 
@@ -102,6 +103,9 @@ def check_trial(trial: ViewTrialConfig) -> None:
              0 <= trial.interpolate_ratio <= 1, "in [0, 1]")):
         if not (math.isfinite(v) and ok):
             raise ValueError(f"{name} must be a finite number {allowed}, got {v}")
+    check_memory("--k", float(trial.minibatch) * trial.k * 2 * 4,  # logits, 2+ actions
+                 f"the [--minibatch {trial.minibatch} * --k {trial.k}, actions] policy logits "
+                 "of one IMM minibatch")
     if trial.minibatch > trial.train_batch:
         raise ValueError(f"--minibatch ({trial.minibatch}) must be at most --train-batch "
                          f"({trial.train_batch}): PPO splits each train batch into "
