@@ -152,3 +152,37 @@ def test_a_k_whose_imm_logits_cannot_fit_in_memory_is_refused_with_gb():
         cfg.validate()
     GridIMMPGConfig().environment("MountainGrid-v0").imm(
         restricted_policy="argmax", k=64, imm_lambda=1.0).validate()  # a normal k passes
+
+
+class _TwoActions:
+    num_classes = 2
+
+    def probs(self, contexts):
+        return torch.full((*contexts.shape[:-1], 2), 0.5)
+
+
+class _WrongShapes:
+    """An estimator by its methods whose extended observations lose the feature dim."""
+
+    def restricted_context(self, obs):
+        return obs[:, 2:]
+
+    def __call__(self, obs):
+        return obs[:, 2:], obs[:, :1].repeat(1, 3), None  # [B, 3], not [B, k, 4]
+
+
+@pytest.mark.parametrize("induced,message", [
+    (lambda obs: obs, r"induced must be an estimator .*got function"),
+    (_WrongShapes(), r"induced estimator must return .*extended \[B=4, k, 4\].*got "
+                     r"\(\(4, 2\), \(4, 3\), 'NoneType'\)"),
+])
+def test_an_induced_callable_that_is_not_an_estimator_fails_at_build_time(induced, message):
+    import gymnasium as gym
+
+    from imm_ray.rl import IMMPPOConfig, views
+
+    cfg = IMMPPOConfig().environment("CartPole-v1").env_runners(num_env_runners=0).imm(
+        restricted_policy=_TwoActions(), restricted_view=views.select(2, 3), induced=induced,
+        imm_lambda=0.1)
+    with pytest.raises(ValueError, match=message):
+        cfg.build_learner(env=gym.make("CartPole-v1"))
