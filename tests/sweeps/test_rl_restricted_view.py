@@ -40,7 +40,7 @@ SWEEP = {"methods": ("none", "imm", "reverse_kd", "interpolate"), "seeds": 2,
     ({}, {"k": 0}, "--k must be an integer >= 1, got 0"),
     ({}, {"imm_every": 0}, "--imm-every must be an integer >= 1, got 0"),
     ({}, {"pool_size": 0}, "--pool-size must be an integer >= 1, got 0"),
-    ({}, {"lr": float("inf")}, "--lr must be a finite number > 0, got inf"),
+    ({}, {"lr": float("inf")}, r"--lr must be a finite number in \(0, 10\], got inf"),
     ({}, {"imm_lambda": -1.0}, "--imm-lambda must be a finite number >= 0, got -1.0"),
     ({}, {"interpolate_ratio": 2.0}, r"--interpolate-ratio must be a finite number in \[0, 1\]"),
 ])
