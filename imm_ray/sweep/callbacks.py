@@ -11,7 +11,7 @@ import threading
 
 from ray.tune import Callback
 
-from imm_ray.sweep.console import INTERRUPTED, QUIET_ENV
+from imm_ray.sweep.console import INTERRUPTED, QUIET_ENV, UNFINISHED_AT_INTERRUPT
 
 
 class NodeIdCallback(Callback):
@@ -112,10 +112,12 @@ def close_bars() -> None:
 
 
 def trial_finished(trial) -> bool:
-    """Whether Tune recorded ``trial`` as finished: TERMINATED with ``done`` in its last
-    result (the end of the trainable, or a stop decision). At the end of an interrupted
-    fit Tune marks every trial it stops TERMINATED, without ``done``."""
-    return trial.status == "TERMINATED" and bool(trial.run_metadata.last_result.get("done"))
+    """Whether ``trial`` finished: TERMINATED, and either already so when a Ctrl-C came or
+    with ``done`` in its last result (at the end of an interrupted fit Tune marks every
+    trial it stops TERMINATED too, without ``done``)."""
+    return trial.status == "TERMINATED" and (
+        trial.trial_id not in UNFINISHED_AT_INTERRUPT
+        or bool(trial.run_metadata.last_result.get("done")))
 
 
 def trial_failures(trial) -> int:
@@ -130,12 +132,25 @@ class InterruptCallback(Callback):
     Tune installs its SIGINT handler before it sets up callbacks; ours wraps it.
     """
 
+    def __init__(self):
+        self._trials: list = []
+
+    def __getstate__(self):  # pickled into tuner.pkl: no trials
+        return {"_trials": []}
+
+    def on_step_end(self, iteration: int, trials: list, **info):
+        self._trials = trials
+
     def setup(self, **info):
         if threading.current_thread() is not threading.main_thread():
             return
         tune_handler = signal.getsignal(signal.SIGINT)
+        UNFINISHED_AT_INTERRUPT.clear()
 
         def noted(sig, frame):
+            if not INTERRUPTED.is_set():
+                UNFINISHED_AT_INTERRUPT.update(
+                    t.trial_id for t in self._trials if t.status not in ("TERMINATED", "ERROR"))
             INTERRUPTED.set()
             if callable(tune_handler):
                 tune_handler(sig, frame)

@@ -25,7 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from imm_ray.sweep import files
-from imm_ray.sweep.console import INTERRUPTED, quiet_console, tune_verbosity
+from imm_ray.sweep.console import (
+    INTERRUPTED,
+    UNFINISHED_AT_INTERRUPT,
+    quiet_console,
+    tune_verbosity,
+)
 from imm_ray.sweep.flags import experiment_uri
 from imm_ray.sweep.resources import trial_resources
 from imm_ray.sweep.resume import ARGS_FILE, RESUME_ARGS_FILE, resume_command, sweep_record
@@ -89,6 +94,7 @@ def run_tuner(
             run_config=run_config(args, checkpoint_config, callbacks))
     print(f"experiment: {path}", flush=True)
     INTERRUPTED.clear()
+    UNFINISHED_AT_INTERRUPT.clear()
     try:
         with quiet_console(getattr(args, "verbose", False)):
             grid = tuner.fit()
@@ -182,9 +188,13 @@ def check_finished(grid, args: argparse.Namespace) -> None:
 
 
 def finished_count(grid) -> int:
-    """Trials Tune recorded as finished: no error and ``done`` in the last result (a trial
-    stopped by a Ctrl-C is TERMINATED too, but its last result is not ``done``)."""
-    return sum(r.error is None and bool((r.metrics or {}).get("done")) for r in grid)
+    """Trials that finished: Tune's TERMINATED count, less the trials a Ctrl-C stopped
+    (Tune marks them TERMINATED too; they were unfinished when it came and their last
+    result is not ``done``)."""
+    stopped = sum(r.error is None and not (r.metrics or {}).get("done")
+                  and (r.metrics or {}).get("trial_id") in UNFINISHED_AT_INTERRUPT
+                  for r in grid)
+    return max(0, grid.num_terminated - stopped)
 
 
 def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):

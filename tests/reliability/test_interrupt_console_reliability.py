@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from imm_ray.sweep import callbacks
 from imm_ray.sweep import run as sweep_run
 from imm_ray.sweep.callbacks import ProgressCallback
 from imm_ray.sweep.console import INTERRUPTED, QUIET_ENV
@@ -24,18 +25,23 @@ from reliability_helpers import clean_env
 DRIVER = Path(__file__).with_name("reliability_drivers.py")
 
 
-def trial(status, done=False, failures=0):
-    return SimpleNamespace(status=status, run_metadata=SimpleNamespace(
+def trial(tid, status, done=False, failures=0):
+    return SimpleNamespace(trial_id=tid, status=status, run_metadata=SimpleNamespace(
         last_result={"done": done} if status != "PENDING" else {}, num_failures=failures))
 
 
 def test_progress_counts_only_finished_trials_and_every_failing_one(monkeypatch, capsys):
     monkeypatch.setenv(QUIET_ENV, "1")
-    # after an interrupt: 4 done, 2 stopped by Tune's cleanup (TERMINATED, not done),
-    # 2 retried after a failure (RUNNING / PENDING again), 4 never started
-    trials = ([trial("TERMINATED", done=True)] * 4 + [trial("TERMINATED")] * 2
-              + [trial("RUNNING", failures=1), trial("PENDING", failures=2)]
-              + [trial("PENDING")] * 4)
+    # after an interrupt: 3 done before it (a resumed run's may lack "done"), 1 done in
+    # its last step, 2 stopped by Tune's cleanup (TERMINATED, not done), 2 retried after a
+    # failure (RUNNING / PENDING again), 4 never started
+    trials = ([trial(f"f{i}", "TERMINATED", done=i > 0) for i in range(3)]
+              + [trial("last", "TERMINATED", done=True)]
+              + [trial("s1", "TERMINATED"), trial("s2", "TERMINATED")]
+              + [trial("r1", "RUNNING", failures=1), trial("r2", "PENDING", failures=2)]
+              + [trial(f"p{i}", "PENDING") for i in range(4)])
+    monkeypatch.setattr(callbacks, "UNFINISHED_AT_INTERRUPT",
+                        {"last", "s1", "s2", "r1", "r2", "p0", "p1", "p2", "p3"})
     bar = ProgressCallback(total=12)
     bar.on_step_end(1, trials)
     bar.on_experiment_end(trials)
@@ -53,12 +59,16 @@ class _Grid(list):
         return sum(r.error is None and r.status == "TERMINATED" for r in self)
 
 
-def test_interrupted_summary_counts_only_done_trials(tmp_path, capsys):
-    grid = _Grid([SimpleNamespace(error=None, status="TERMINATED", metrics={"done": True})] * 4
-                 + [SimpleNamespace(error=None, status="TERMINATED", metrics={"done": False})]
-                 * 8)
+def test_interrupted_summary_counts_only_finished_trials(tmp_path, capsys, monkeypatch):
+    grid = _Grid([SimpleNamespace(error=None, status="TERMINATED", metrics={"trial_id": "a"})]
+                 + [SimpleNamespace(error=None, status="TERMINATED",
+                                    metrics={"done": True, "trial_id": "b"})] * 3
+                 + [SimpleNamespace(error=None, status="TERMINATED",
+                                    metrics={"done": False, "trial_id": f"s{i}"})
+                    for i in range(8)])
     args = argparse.Namespace(storage_path=str(tmp_path), name="x", resume=False,
                               experiment="rel", quick=False)
+    monkeypatch.setattr(sweep_run, "UNFINISHED_AT_INTERRUPT", {f"s{i}" for i in range(8)})
     INTERRUPTED.set()
     try:
         with pytest.raises(SystemExit) as exc:
