@@ -53,6 +53,7 @@ def _is_tensor(value) -> bool:
     return module is not None and module.is_tensor(value)
 
 ACCEPTED = "an int, float, numpy scalar or 0-d tensor"
+ACCEPTED_INTEGER = "an int, numpy integer, 0-d tensor, or a float with no fractional part"
 
 
 def _describe(value) -> str:
@@ -71,21 +72,25 @@ def is_bool(value) -> bool:
 def as_real(value, name: str, *, integer: bool = False) -> float | int:
     """``value`` as a Python ``float`` (``int`` when ``integer``), or ValueError naming
     ``name`` and the type. Booleans are not numbers here (``True`` as a weight is a bug)."""
-    kind = "an integer" if integer else "a real number"
+    kind, accepted = ("an integer", ACCEPTED_INTEGER) if integer else ("a real number",
+                                                                       ACCEPTED)
     original = value
     if _is_tensor(value):
         if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
-            raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(value)}")
+            raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(value)}")
         value = value.item()
     if is_bool(value):
-        raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)} "
+        raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(original)} "
                          "(a bool is not a number here)")
     if integer:
+        if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+                and math.isfinite(value) and float(value).is_integer():
+            return int(value)  # 2.0 is the integer 2
         if not isinstance(value, numbers.Integral):
-            raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)}")
+            raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(original)}")
         return int(value)
     if not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be {kind} ({ACCEPTED}), got {_describe(original)}")
+        raise ValueError(f"{name} must be {kind} ({accepted}), got {_describe(original)}")
     return float(value)
 
 
@@ -212,6 +217,17 @@ def _interval(low, high, low_open, high_open) -> str:
     return f" in {text}" if low is not None and high is not None else f" {text}"
 
 
+def check_memory(name: str, nbytes: float, what: str) -> None:
+    """ValueError naming ``name`` when ``what`` needs more bytes than this machine's memory
+    (a tensor that cannot fit dies in the allocator and is retried for minutes)."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    if nbytes > total:
+        raise ValueError(f"{name}: {what} need at least {nbytes / 1e9:,.1f} GB, more than "
+                         f"this machine's {total / 1e9:,.1f} GB of memory; lower {name}")
+
+
 def require_unique(name: str, values) -> None:
     """Raise ValueError naming ``name`` (a flag or field) if ``values`` repeats a value: a
     repeated grid value would run identical trials and count their rows twice."""
@@ -241,15 +257,24 @@ def compute_dtype(t: Tensor) -> torch.dtype:
     return torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
 
 
-def assert_finite(value: Tensor, name: str) -> Tensor:
-    """Raise :class:`NonFiniteLossError` naming ``name`` if ``value`` has NaN or inf."""
+def assert_finite(value: Tensor, name: str, hint: str = "") -> Tensor:
+    """Raise :class:`NonFiniteLossError` naming ``name`` if ``value`` has NaN or inf.
+
+    ``hint`` is appended to the message: only a caller that knows the cause (a training
+    loss whose inputs were checked finite) should advise e.g. lowering the learning rate;
+    a NaN in the data or a restricted model's output is named as such, with no advice.
+    A non-tensor ``value`` (a Python float) is a TypeError naming ``name``."""
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a tensor, got {_describe(value)}; use "
+                        "math.isfinite for a Python number")
+    check_not_meta(value, name)
     # One reduction instead of isfinite's four passes: a NaN or inf anywhere makes the sum
     # non-finite, so a finite sum proves every entry finite; a sum that overflowed (or a
     # real NaN) gets the exact test.
     if not bool(torch.isfinite(value.sum())) and not bool(torch.isfinite(value).all()):
         bad = value[~torch.isfinite(value)].flatten()[:3].tolist()
         raise NonFiniteLossError(f"{name} is not finite (found {bad}); stopping instead of "
-                                 "propagating NaN. Lower the learning rate or lambda.")
+                                 f"propagating NaN.{' ' + hint if hint else ''}")
     return value
 
 
@@ -258,6 +283,14 @@ def check_float_tensor(t, name: str, what: str = "") -> None:
     if not torch.is_tensor(t) or not t.is_floating_point():
         got = f"a tensor of dtype {t.dtype}" if torch.is_tensor(t) else type(t).__name__
         raise ValueError(f"{name} must be a floating-point tensor{what}, got {got}")
+    check_not_meta(t, name)
+
+
+def check_not_meta(t: Tensor, name: str) -> None:
+    """ValueError for a tensor on the ``meta`` device (a shape without data)."""
+    if t.is_meta:
+        raise ValueError(f"{name} is on the meta device (a shape without data, shape "
+                         f"{tuple(t.shape)}); pass a tensor with values (cpu/cuda)")
 
 
 def check_logits(logits: Tensor, name: str, min_dim: int) -> None:

@@ -168,12 +168,14 @@ def interpolate(full_probs: Tensor, restricted_probs: Tensor, ratio: float | Ten
         restricted_probs: ``[..., C]``; leading dims equal to ``full_probs.shape[:-1]`` or
             broadcasting to it without adding dims.
         ratio: a number in [0, 1], or a tensor of such values of shape ``[..., 1]`` (last
-            dim 1: one ratio per row, never per class) broadcasting against
-            ``full_probs.shape[:-1] + (1,)``; extra leading dims give one mixture per
-            ratio, e.g. ``[R, 1, 1]`` ratios and ``[B, C]`` rows give ``[R, B, C]``.
+            dim 1: one ratio per row, never per class) broadcasting *to*
+            ``full_probs.shape[:-1] + (1,)`` without adding dims: ``[3, 1, 1]`` ratios
+            against ``[3, C]`` rows would silently return ``[3, 3, C]`` (every ratio with
+            every row), so it is an error. For one mixture per ratio, expand the
+            probabilities first (``full_probs.expand(R, B, C)`` with ``[R, 1, 1]`` ratios).
 
     Returns:
-        The mixture, ``broadcast(ratio, full_probs)``-shaped; every row sums to 1.
+        The mixture, ``full_probs``-shaped; every row sums to 1.
     """
     check_probs(full_probs, "full_probs")
     checks.check_float_tensor(restricted_probs, "restricted_probs", " of probabilities")
@@ -183,15 +185,10 @@ def interpolate(full_probs: Tensor, restricted_probs: Tensor, ratio: float | Ten
     check_probs(restricted_probs, "restricted_probs")
     if torch.is_tensor(ratio) and ratio.dim() > 0:
         rows = full_probs.shape[:-1] + (1,)
-        try:
-            torch.broadcast_shapes(ratio.shape, rows)
-            fits = ratio.shape[-1] == 1
-        except RuntimeError:
-            fits = False
-        if not fits:
+        if ratio.shape[-1] != 1 or not checks.broadcasts_to(ratio.shape, rows):
             raise ValueError(f"ratio has shape {tuple(ratio.shape)}: a ratio tensor must be "
-                             f"[..., 1] (one ratio per row, not per class) and broadcast "
-                             f"against full_probs rows {tuple(rows)}")
+                             f"[..., 1] (one ratio per row, not per class) and broadcast to "
+                             f"full_probs rows {tuple(rows)} without adding dims")
         checks.check_ratio_tensor(ratio, "ratio", upper_inclusive=True)
     else:
         ratio = checks.check_ratio(ratio, "ratio", upper_inclusive=True)
@@ -211,6 +208,8 @@ def mix_losses(main: Tensor, extra: Tensor, ratio: float | Tensor) -> Tensor:
     if main.shape != extra.shape:
         raise ValueError(f"main and extra must have the same shape, got {tuple(main.shape)} "
                          f"and {tuple(extra.shape)}")
+    assert_finite(main, "main")  # (1 - r) NaN + r x is NaN: never mixed in silently
+    assert_finite(extra, "extra")
     if torch.is_tensor(ratio) and ratio.dim() > 0:
         if not checks.broadcasts_to(ratio.shape, main.shape):
             raise ValueError(f"ratio has shape {tuple(ratio.shape)}, which does not broadcast "
@@ -350,6 +349,7 @@ def serialized_imm_backward(
     """
     n, k, weights = _check_serialized_args(samples, restricted_probs, chunk_size,
                                            sample_weights)
+    chunk_size = int(chunk_size)  # checked: an integer, or a float such as 2.0
     imm_lambda = check_real(imm_lambda, "imm_lambda", low=0.0)
     devices = [samples.device] if samples.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # pass 2 replays pass 1's RNG draws
@@ -401,6 +401,11 @@ def _chunk_log_probs(forward, chunk: Tensor) -> Tensor:
     if not torch.is_tensor(logits) or logits.dim() != 2 or logits.shape[0] != n * c:
         got = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
         raise ValueError(f"forward must return logits [M={n * c}, C], got {got}")
+    checks.check_float_tensor(logits, "forward(samples) logits")
+    if torch.is_grad_enabled() and not logits.requires_grad:
+        raise ValueError("forward(samples) logits do not require grad (detached, or computed "
+                         "under torch.no_grad()): forward must return logits computed from "
+                         "the parameters whose .grad it accumulates")
     assert_finite(logits.detach(), "forward(samples) logits")
     return torch.log_softmax(logits.to(checks.compute_dtype(logits)), dim=-1).view(n, c, -1)
 

@@ -11,7 +11,8 @@ into a sweep. :func:`check_cloud_uri` runs before Ray starts:
    permission also fails before any trial starts.
 
 ``IMM_RAY_SKIP_STORAGE_CHECK=1`` skips both (e.g. credentials from a source not listed here).
-Other URI schemes (``hdfs://``, ``abfs://``, ...) are passed through unchecked.
+Other URI schemes (``hdfs://``, ``abfs://``, ...) must open with
+``pyarrow.fs.FileSystem.from_uri`` (what Tune calls), else ValueError with the reason.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def check_cloud_uri(uri: str, env: Mapping[str, str] | None = None,
     """Return ``uri`` if it is usable, else raise ValueError with the reason."""
     env = os.environ if env is None else env
     scheme = uri.split("://", 1)[0].lower()
-    if scheme not in SCHEMES or env.get("IMM_RAY_SKIP_STORAGE_CHECK"):
+    if env.get("IMM_RAY_SKIP_STORAGE_CHECK"):
+        return uri
+    if scheme not in SCHEMES:
+        check_other_scheme(uri, scheme)
         return uri
     if not uri.split("://", 1)[1].strip("/"):
         raise ValueError(f"--storage-path {uri!r} names no bucket")
@@ -51,6 +55,22 @@ def check_cloud_uri(uri: str, env: Mapping[str, str] | None = None,
             "IMM_RAY_SKIP_STORAGE_CHECK=1. Nothing was started.")
     probe_writable(uri)
     return uri
+
+
+def check_other_scheme(uri: str, scheme: str) -> None:
+    """Another scheme (``hdfs://``, ``abfs://``, ...): Tune opens it with
+    ``pyarrow.fs.FileSystem.from_uri``; if that fails here, Tune would fail the same way
+    later, as a traceback, so refuse it now with the reason."""
+    import pyarrow.fs
+
+    try:
+        pyarrow.fs.FileSystem.from_uri(uri)
+    except Exception as e:  # ArrowInvalid (unknown scheme), OSError (no libhdfs), ...
+        reason = " ".join(str(e).split())[:300]
+        raise ValueError(
+            f"--storage-path {uri}: cannot open a {scheme}:// filesystem on this machine "
+            f"({type(e).__name__}: {reason}); use a local folder, s3:// or gs:// (or set "
+            "IMM_RAY_SKIP_STORAGE_CHECK=1). Nothing was started.") from None
 
 
 CHECKED = {

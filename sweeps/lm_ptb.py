@@ -42,10 +42,26 @@ METRIC = "eval/valid_ppl"
 
 
 def prepare_data(args) -> str:
-    """Tokenise PTB once, before Ray (trials read only the cached .npz)."""
+    """Tokenise PTB once, before Ray (trials read only the cached .npz); a corpus or cache
+    folder that cannot be used is ``error: ...`` and exit 2, like any other bad input."""
     from imm_ray.lm import data as lmdata
 
-    return str(lmdata.prepare_corpus(args.data_dir or None, args.cache_dir or None))
+    try:
+        return str(lmdata.prepare_corpus(args.data_dir or None, args.cache_dir or None))
+    except ValueError as e:
+        sweep.fail(str(e))
+
+
+def check_trials(plan, data_path: str) -> None:
+    """Every trial's batch sizes against the prepared corpus, before Ray starts."""
+    from imm_ray.lm import data as lmdata
+
+    corpus = lmdata.load_corpus(data_path)
+    try:
+        for cfg in plan.trials:
+            lmdata.check_batches(corpus, cfg)
+    except ValueError as e:
+        sweep.fail(str(e))
 
 
 def run(args, plan, data_path: str):
@@ -80,6 +96,7 @@ def main(argv=None) -> int:
     from imm_ray.experiments.lm_ptb import report
 
     data_path = prepare_data(args)  # also for --analyze: the bigram's own perplexities
+    check_trials(plan, data_path)
     if args.analyze:
         results, curves, errors = report.load(list(args.analyze))
         missing = 0

@@ -40,8 +40,11 @@ from dataclasses import asdict, dataclass, replace
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
 from imm_ray.experiments.rl_restricted_view.steps import (
+    check_strength,
     check_sweep,
+    own_returns,
     plan_trials,
+    print_returns,
     train_restricted_policies,
 )
 from imm_ray.experiments.rl_restricted_view.trainable import (
@@ -52,6 +55,7 @@ from imm_ray.experiments.rl_restricted_view.trainable import (
     check_trial,
     train_view,
 )
+from imm_ray.sweep.run import fail
 
 EXPERIMENT = "rl_restricted_view"
 
@@ -67,7 +71,12 @@ class ViewSweepConfig:
     seeds: int = 10
     """Seeds per method and restricted checkpoint (run i shares its init across methods)."""
     restricted_checkpoint: str = ""
-    """An RLlib checkpoint of a policy trained on the view: skips step 1 (label 'given')."""
+    """A policy trained on the view, saved by imm_ray.rl.restricted.save: skips step 1
+    (label 'given'); an RLlib checkpoint needs --trust-pickle."""
+    trust_pickle: bool = False
+    """Allow --restricted-checkpoint to be an RLlib checkpoint (pickle files: only yours)."""
+    allow_weak_restricted: bool = False
+    """Run step 2 even if a restricted policy is no better than uniform-random on its view."""
     restricted_iterations: int = 30
     """Step 1: PPO iterations of the restricted policy on the view env ('late')."""
     restricted_early: int = 1
@@ -75,8 +84,10 @@ class ViewSweepConfig:
 
 
 QUICK = {"seeds": 2, "budgets": (1, 2), "restricted_iterations": 2, "restricted_early": 1,
-         "eval_episodes": 2, "train_batch": 256, "minibatch": 64, "checkpoint_every": 1}
-"""--quick: 10 trials of 2 iterations of 256 steps, about a minute with Ray start-up."""
+         "eval_episodes": 2, "train_batch": 256, "minibatch": 64, "checkpoint_every": 1,
+         "allow_weak_restricted": True}
+"""--quick: 10 trials of 2 iterations of 256 steps, about a minute with Ray start-up (its
+step-1 policies are too short-trained to beat random: a warning, not a stop)."""
 
 
 def parse_args(argv=None):
@@ -102,10 +113,20 @@ def parse_args(argv=None):
 
 def restricted_policies(args, settings: ViewSweepConfig, trial: ViewTrialConfig) -> dict:
     """The restricted checkpoints: --restricted-checkpoint, or step 1's (cached)."""
-    if settings.restricted_checkpoint:
-        return {"given": {"path": settings.restricted_checkpoint, "iteration": 0,
-                          "mean_return": float("nan"), "greedy_return": float("nan")}}
+    from imm_ray.rl import restricted, restricted_io
+    from imm_ray.rl.views import select
+
     out = sweep.output_dir(args) / "restricted"
+    if settings.restricted_checkpoint:
+        path = settings.restricted_checkpoint
+        if settings.trust_pickle and not restricted_io.is_saved_policy(path):
+            path = restricted.save(restricted.from_checkpoint(path, trust_pickle=True),
+                                   out / "given", view=select(*trial.view))
+            print(f"--restricted-checkpoint converted to the exchange format: {path}")
+        found = {"given": {"path": str(path), "iteration": 0,
+                           **own_returns(restricted.load(path), trial)}}
+        print_returns("given", found["given"])
+        return found
     print(f"step 1: restricted policy on {trial.env} view {list(trial.view)} -> {out}")
     return train_restricted_policies(trial, out, settings.restricted_iterations,
                                      settings.restricted_early)
@@ -132,11 +153,16 @@ def main(argv=None) -> int:
     from imm_ray.experiments.rl_restricted_view import report as view_report
 
     sweep.init_ray(args)                            # 2. Ray, then step 1 (cached)
-    restricted = restricted_policies(args, settings, trial)
-    plans = plan_trials(settings.methods, settings.seeds,
-                        {k: v["path"] for k, v in restricted.items()})
-    for plan in plans:                                 # 3. the checkpoints fit every trial
-        check_trial(replace(trial, **plan))
+    try:                                               # 3. each policy learned, fits
+        sweep.trial_resources(args)  # a node can run a step-2 trial: before step 1 trains
+        restricted = restricted_policies(args, settings, trial)
+        check_strength(restricted, settings.allow_weak_restricted)
+        plans = plan_trials(settings.methods, settings.seeds,
+                            {k: v["path"] for k, v in restricted.items()})
+        for plan in plans:
+            check_trial(replace(trial, **plan))
+    except ValueError as e:
+        fail(str(e))  # error: ... and exit 2, before step 2
     result_grid = run_sweep(args, trial, plans)        # 4. step 2: the Tuner
     rows = sweep.finished_rows(                     # 5. rows -> tables, CSV, plot
         result_grid, args, ROW_FIELDS, ["config", "iterations", "seed"])

@@ -62,6 +62,11 @@ class Corpus:
 def split_files(data_dir: str | os.PathLike, pattern: str = DEFAULT_PATTERN) -> dict:
     """``{split: Path}`` for the three files; FileNotFoundError names the missing path."""
     root = Path(data_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(f"data directory {str(root)!r} is a file, not a folder; "
+                                f"expected a folder with {pattern.format(split='train')}, "
+                                f"{pattern.format(split='valid')} and "
+                                f"{pattern.format(split='test')}")
     if not root.is_dir():
         raise FileNotFoundError(f"data directory {str(root)!r} does not exist; expected a "
                                 f"folder with {pattern.format(split='train')}, "
@@ -84,8 +89,14 @@ def files_hash(files: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def read_lines_local(files: dict) -> dict[str, list[str]]:
-    """Lines of each split via ``datasets.load_dataset("text")``, never touching the hub."""
+def read_lines_local(files: dict, cache_dir: str | os.PathLike | None = None
+                     ) -> dict[str, list[str]]:
+    """Lines of each split via ``datasets.load_dataset("text")``, never touching the hub.
+
+    Hugging Face ``datasets`` keeps its own cache (by default in ``~/.cache/huggingface``);
+    it goes to ``cache_dir/hf_datasets`` instead (default: :func:`default_cache_dir`), so
+    nothing is written to the home folder unless the cache itself is there."""
+    hf_cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import datasets
@@ -93,7 +104,7 @@ def read_lines_local(files: dict) -> dict[str, list[str]]:
     for s, f in files.items():
         _check_text_file(f, s)
     ds = datasets.load_dataset("text", data_files={s: str(f) for s, f in files.items()},
-                               keep_in_memory=True)
+                               keep_in_memory=True, cache_dir=str(hf_cache / "hf_datasets"))
     lines = {s: list(ds[s]["text"]) for s in SPLITS}
     for split_lines in lines.values():  # a BOM must not become part of the first word
         if split_lines and split_lines[0].startswith(BOM):
@@ -105,9 +116,12 @@ def _check_text_file(path: Path, split: str) -> None:
     raw = path.read_bytes()
     if not raw.strip():
         raise ValueError(f"{split} split {str(path)!r} is empty; expected one sentence per line")
-    if b"\x00" in raw[:65536]:
-        raise ValueError(f"{split} split {str(path)!r} looks binary; expected UTF-8 text with "
-                         "one whitespace-tokenised sentence per line")
+    nul = raw.find(b"\x00")
+    if nul >= 0:  # anywhere: a NUL would otherwise become part of a vocabulary word
+        line = raw.count(b"\n", 0, nul) + 1
+        raise ValueError(f"{split} split {str(path)!r} line {line} has a NUL byte (looks "
+                         "binary); expected UTF-8 text with one whitespace-tokenised sentence "
+                         "per line")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -180,6 +194,7 @@ def prepare_corpus(data_dir: str | os.PathLike | None = None,
     data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     files = split_files(data_dir, pattern)
+    check_cache_dir(cache)
     out = cache / f"lm_{data_dir.name or 'corpus'}_{files_hash(files)}.npz"
     if out.is_file():
         try:
@@ -187,8 +202,24 @@ def prepare_corpus(data_dir: str | os.PathLike | None = None,
             return out
         except ValueError as e:
             print(f"notice: rebuilding the corpus cache: {e}", file=sys.stderr)
-    _save(tokenize_splits(read_lines_local(files)), out)
+    _save(tokenize_splits(read_lines_local(files, cache)), out)
     return out
+
+
+def check_cache_dir(cache: Path) -> None:
+    """ValueError naming the token cache folder (``--cache-dir``) unless it is, or can be
+    made, a writable folder (a probe file is written and removed)."""
+    where = f"the token cache folder (--cache-dir) {str(cache)!r}"
+    if cache.exists() and not cache.is_dir():
+        raise ValueError(f"{where} is a file, not a folder")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = cache / f".probe_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{where} is not writable: {e.strerror or e}"
+                         f"{f' ({e.filename})' if e.filename else ''}") from None
 
 
 def _save(corpus: Corpus, out: Path) -> None:
@@ -218,6 +249,26 @@ def train_prefix(train: np.ndarray, fraction: float) -> np.ndarray:
     if not 0 < fraction <= 1:
         raise ValueError(f"train_fraction must be in (0, 1], got {fraction!r}")
     return train[: max(2, int(round(fraction * len(train))))]
+
+
+def check_batches(corpus: Corpus, cfg) -> None:
+    """ValueError naming the flags when a split of ``corpus`` is too short for the batch
+    size an :class:`imm_ray.lm.config.LMConfig` gives it (at least 2 tokens per row):
+    what :func:`batchify` would raise inside a trial, checked in the driver instead."""
+    train = len(train_prefix(corpus.train, cfg.train_fraction))
+    valid = len(corpus.valid[: cfg.valid_tokens] if cfg.valid_tokens else corpus.valid)
+    cap = cfg.test_tokens or None
+    for flag, part, tokens, size in (
+            (f"--batch-size {cfg.batch_size} (--train-fractions {cfg.train_fraction:g})",
+             "training prefix", train, cfg.batch_size),
+            (f"--eval-batch-size {cfg.eval_batch_size}", "validation split", valid,
+             cfg.eval_batch_size),
+            (f"--eval-batch-size {cfg.eval_batch_size}", "test split",
+             len(corpus.test[:cap]), cfg.eval_batch_size)):
+        if tokens // size < 2:
+            raise ValueError(f"{flag}: the {part} has {tokens} tokens, fewer than 2 per row "
+                             f"of {size}; use a batch size of at most {max(1, tokens // 2)} "
+                             "(or a larger fraction of the training data)")
 
 
 def batchify(data: np.ndarray | Tensor, batch_size: int) -> Tensor:

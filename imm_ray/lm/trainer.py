@@ -32,6 +32,9 @@ from imm_ray.protocols import check_restricted_model
 from imm_ray.restricted.kneser_ney import KneserNeyBigram
 
 CHECKPOINT_FILE = "trainer.pt"
+DIVERGED = ("The inputs were finite (token ids; the restricted model's probabilities are "
+            "checked where they enter), so training diverged: lower --lr or the IMM weight.")
+"""Advice for a non-finite training loss: only here is the optimisation the known cause."""
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -156,7 +159,7 @@ class LMTrainer:
         logits, state = self.model(inputs, state)  # [B, T, V]
         main = nn.functional.cross_entropy(logits.reshape(-1, self.vocab_size),
                                            targets.reshape(-1))
-        core.assert_finite(main.detach(), "loss/main")
+        core.assert_finite(main.detach(), "loss/main", DIVERGED)
         losses, loss = {"main": main.item()}, main
         self.timers["main_forward"] += time.perf_counter() - t0
         if self.cfg.method == "reverse_kd":
@@ -166,7 +169,7 @@ class LMTrainer:
         elif self._imm_due():
             loss = self._add_imm(inputs, main, losses)
         t1 = time.perf_counter()
-        core.assert_finite(loss.detach(), "training loss")
+        core.assert_finite(loss.detach(), "training loss", DIVERGED)
         loss.backward()
         self.timers["backward"] += time.perf_counter() - t1
         t2 = time.perf_counter()
@@ -202,7 +205,7 @@ class LMTrainer:
             logits = self.model.last_logits(windows.view(n * k, length)).view(n, k, -1)
             imm = core.imm_loss(logits, probs)
             total = core.mix_losses(main, imm, self.ratio)
-        core.assert_finite(imm.detach(), "loss/imm")
+        core.assert_finite(imm.detach(), "loss/imm", DIVERGED)
         losses["imm"] = imm.item()
         self.timers["imm_forward"] += time.perf_counter() - t1
         return total

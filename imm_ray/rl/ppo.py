@@ -11,7 +11,7 @@ seed.)::
 
     config = (IMMPPOConfig().environment("CartPole-v1")
               .imm(restricted_view=views.select(2, 3),
-                   restricted_policy=restricted.from_checkpoint(path),
+                   restricted_policy=restricted.load(path),
                    induced="pool", k=16, imm_lambda=0.5))
 """
 

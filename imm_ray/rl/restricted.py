@@ -1,10 +1,15 @@
 """Restricted policies ``Pbar(a | view(obs))`` for the IMM term (``RestrictedModel`` protocol).
 
-- :func:`from_checkpoint` ``(path)``: the action distribution of an RLModule in an RLlib
-  checkpoint (an ``Algorithm.save_to_path`` folder, a learner's or an RLModule's), e.g. a
-  PPO policy trained on :class:`~imm_ray.rl.views.RestrictedViewWrapper`. Evaluated
-  without gradient, on the device of the contexts it is given (the learner's). RLlib
-  checkpoints are cloudpickle files: load only checkpoints you (or your sweep) wrote.
+- :func:`save` ``(policy, path)`` / :func:`load` ``(path)``: the exchange format for
+  sharing a restricted policy (:mod:`imm_ray.rl.restricted_io`: weights in safetensors, a
+  JSON spec of the view, action count and network shape); loading it never unpickles.
+- :func:`from_checkpoint` ``(path, trust_pickle=True)``: the action distribution of an
+  RLModule in an RLlib checkpoint (an ``Algorithm.save_to_path`` folder, a learner's or an
+  RLModule's), e.g. a PPO policy trained on
+  :class:`~imm_ray.rl.views.RestrictedViewWrapper`. Evaluated without gradient, on the
+  device of the contexts it is given (the learner's). RLlib checkpoints are cloudpickle
+  files, and unpickling a crafted one runs code: without ``trust_pickle=True`` it is
+  refused. Load only checkpoints you (or your sweep) wrote, and :func:`save` them to share.
 - :func:`from_module` ``(fn, num_actions)``: any ``torch.nn.Module`` or callable mapping
   contexts ``[B, ...]`` to probabilities (or logits, ``outputs="logits"``) ``[B, A]``.
 - The POMDP policies of :mod:`imm_ray.restricted.pomdp` (tables) implement the protocol
@@ -76,7 +81,13 @@ class ModulePolicy:
     moved to the contexts' device on first use there.
     """
 
-    def __init__(self, path, module_id: str = "default_policy"):
+    def __init__(self, path, module_id: str = "default_policy", *, trust_pickle=False):
+        if trust_pickle is not True:
+            raise ValueError(
+                f"restricted_policy: {str(path)!r} would be loaded as an RLlib checkpoint, "
+                "which unpickles files and can run code from them; pass trust_pickle=True "
+                "only for a checkpoint you or your own run wrote. To share a policy, use "
+                "imm_ray.rl.restricted.save(policy, path) and load(path) (no pickle).")
         self.path, self.module_id = Path(path).expanduser().resolve(), module_id
         self.module_dir = find_module_dir(self.path, module_id)
         self._module = None
@@ -125,15 +136,16 @@ def _move_to(module: torch.nn.Module, device: torch.device) -> None:
         module.to(device)
 
 
-def from_checkpoint(path, module_id: str = "default_policy"):
+def from_checkpoint(path, module_id: str = "default_policy", *, trust_pickle: bool = False):
     """The restricted policy of the RLModule ``module_id`` saved under ``path``: a
     :class:`ModulePolicy` (discrete actions) or, for a ``Box`` action space, a
-    :class:`ContinuousModulePolicy`."""
-    policy = ModulePolicy(path, module_id)
+    :class:`ContinuousModulePolicy`. An RLlib checkpoint is a pickle, so this needs
+    ``trust_pickle=True`` (ValueError otherwise)."""
+    policy = ModulePolicy(path, module_id, trust_pickle=trust_pickle)
     d = policy.module_dir
     module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
     if isinstance(module.action_space, gym.spaces.Box):
-        return ContinuousModulePolicy(path, module_id)
+        return ContinuousModulePolicy(path, module_id, trust_pickle=True)
     return policy
 
 
@@ -315,3 +327,63 @@ def check_continuous_setup(restricted, view, obs_space: gym.Space,
         raise ValueError(f"restricted_policy {restricted!r} returned shape {got} for one "
                          f"context of shape {tuple(sample.shape[1:])} and m=1; expected "
                          f"{want}")
+
+
+# --------------------------------------------------------------------------- exchange format
+
+
+class SavedPolicy(CallablePolicy):
+    """A policy read by :func:`load`: an MLP on logits, with the ``view`` it was saved with
+    (a :func:`~imm_ray.rl.views.select` view, or None) and its ``spec``."""
+
+    def __init__(self, net, spec: dict, path):
+        super().__init__(net, spec["num_actions"], tuple(spec["input_shape"]), "logits")
+        self.spec, self.path = spec, str(path)
+
+    def __repr__(self) -> str:
+        return f"load({self.path!r})"
+
+    @property
+    def view(self):
+        from imm_ray.rl.views import select
+
+        return None if self.spec["view"] is None else select(*self.spec["view"]["select"])
+
+
+def save(policy, path, *, view=None):
+    """Write ``policy`` to the folder ``path`` in the exchange format (no pickle): an
+    RLlib RLModule, a :func:`from_checkpoint` / :func:`load` policy, or
+    ``from_module(nn.Module, outputs="logits")`` of Linear layers and activations. ``view``
+    (a :func:`~imm_ray.rl.views.select` view, or None; a loaded policy's own by default) is
+    recorded in the spec. Returns the folder."""
+    from imm_ray.rl.restricted_io import save_policy
+
+    view = view if view is not None else getattr(policy, "view", None)
+    if view is not None and not hasattr(view, "indices"):
+        raise ValueError(f"restricted.save: view must be a select(...) view or None, got "
+                         f"{view!r}")
+    module = getattr(policy, "module", policy)
+    space = getattr(module, "action_space", None)
+    if space is not None and not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(f"restricted.save: the exchange format holds policies with Discrete "
+                         f"actions; this one acts in {space} (keep its RLlib checkpoint and "
+                         "load it with from_checkpoint(path, trust_pickle=True))")
+    if isinstance(module, torch.nn.Module) and hasattr(module, "observation_space"):
+        shape, actions = module.observation_space.shape, module.action_space.n
+    else:
+        shape, actions = getattr(policy, "input_shape", None), getattr(policy, "num_classes", 0)
+    if shape is None or len(shape) != 1:
+        raise ValueError(f"restricted.save: needs a policy on flat contexts [B, D] with a "
+                         f"known input_shape, got input_shape {shape}")
+    spec_view = None if view is None else {"select": list(view.indices)}
+    return save_policy(policy, path, input_shape=tuple(shape), num_actions=int(actions),
+                       view_spec=spec_view)
+
+
+def load(path) -> SavedPolicy:
+    """The policy :func:`save` wrote to ``path``; ValueError naming ``path`` if anything is
+    missing, truncated or inconsistent. Reads JSON and safetensors only (never pickle)."""
+    from imm_ray.rl.restricted_io import load_policy
+
+    net, spec = load_policy(path)
+    return SavedPolicy(net, spec, Path(path).expanduser().resolve())

@@ -299,6 +299,21 @@ class IMMConfigMixin:
     def validate_imm(self) -> None:
         """Raise ValueError naming the setting for bad IMM settings."""
         self.resolve_imm()
+        self.check_imm_memory()
+
+    def check_imm_memory(self) -> None:
+        """``method="imm"`` forwards ``[B * k, ...]`` extended observations per minibatch
+        of ``B`` rows: refuse a ``k`` whose logits alone (2+ actions, float32) cannot fit."""
+        k = self.imm_k
+        if self.imm_method != "imm" or self.imm_restricted_policy is None or \
+                is_search_space(k):
+            return
+        rows = getattr(self, "minibatch_size", None) or self.train_batch_size
+        if isinstance(rows, numbers.Integral) and rows > 0:
+            from imm_ray.checks import check_memory
+
+            check_memory("k", float(rows) * k * 2 * 4,
+                         f"the [B={rows} * k={k}, actions] policy logits of one IMM minibatch")
 
 
 def check_imm_spaces(setup: IMMSetup, observation_space, action_space) -> None:
@@ -306,3 +321,35 @@ def check_imm_spaces(setup: IMMSetup, observation_space, action_space) -> None:
     restricted policy has the action count and accepts the view's contexts."""
     if setup.restricted is not None:
         check_restricted_setup(setup.restricted, setup.view, observation_space, action_space)
+    if setup.estimator is not None and setup.method == "imm":
+        check_estimator(setup.estimator, observation_space)
+
+
+def check_estimator(estimator, observation_space, rows: int = 4) -> None:
+    """Once at build time, on ``rows`` sample observations (of a copy: a pooled estimator
+    keeps what it sees): ``induced`` is an estimator and returns ``(contexts [B, ...],
+    extended [B, k, *obs], weights [B, k] or None)``; else ValueError naming ``induced``."""
+    import copy
+
+    if not callable(estimator) or not callable(getattr(estimator, "restricted_context", None)):
+        raise ValueError(f"induced must be an estimator (imm_ray.rl.induced: a callable "
+                         "obs [B, ...] -> (contexts, extended [B, k, ...], weights [B, k] or "
+                         f"None) with .restricted_context(obs)), got {type(estimator).__name__}")
+    obs = torch.as_tensor(np.stack([observation_space.sample() for _ in range(rows)]))
+    try:
+        out = copy.deepcopy(estimator)(obs)
+    except Exception as e:  # the user's code: say where it failed, with its own message
+        raise ValueError(f"induced estimator failed on {rows} sample observations of shape "
+                         f"{tuple(obs.shape)}: {type(e).__name__}: {e}") from e
+    ok = isinstance(out, tuple) and len(out) == 3 and torch.is_tensor(out[1]) and \
+        out[1].dim() == obs.dim() + 1 and tuple(out[1].shape[:1]) == (rows,) and \
+        tuple(out[1].shape[2:]) == tuple(obs.shape[1:])
+    weights = out[2] if ok else None
+    if ok and weights is not None:
+        ok = torch.is_tensor(weights) and tuple(weights.shape) == tuple(out[1].shape[:2])
+    if not ok:
+        got = tuple(tuple(t.shape) if torch.is_tensor(t) else type(t).__name__ for t in out) \
+            if isinstance(out, tuple) else type(out).__name__
+        raise ValueError(f"induced estimator must return (contexts [B, ...], extended "
+                         f"[B={rows}, k, {', '.join(map(str, obs.shape[1:])) or '-'}], weights "
+                         f"[B, k] or None) for observations {tuple(obs.shape)}, got {got}")

@@ -60,6 +60,7 @@ from imm_ray.sweep.resume import (
 )
 from imm_ray.sweep.run import (
     describe_error,
+    fail,
     finished_rows,
     reserve_experiment,
     run_tuner,
@@ -71,7 +72,8 @@ from imm_ray.sweep.trial import NoGPUError, report, trial_device, write_trial_fi
 __all__ = [
     "DEFAULT_STORAGE", "LOOPBACK", "RUNTIME_FLAGS", "NoGPUError", "check_address",
     "check_feasible", "check_name", "check_storage_path", "describe_error",
-    "experiment_uri", "explicit_dests", "local_path", "init_ray", "is_uri", "local_ray_on_loopback",
+    "experiment_uri", "explicit_dests", "fail", "local_path", "init_ray", "is_uri",
+    "local_ray_on_loopback",
     "output_dir", "parse_sweep_args", "print_outputs", "probe_address", "report",
     "reserve_experiment", "resolve_name", "resume_command", "run_tuner", "save_sweep_args",
     "shutdown_ray_quietly", "start_local_ray", "sweep_parser", "trial_device",

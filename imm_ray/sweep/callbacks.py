@@ -11,7 +11,7 @@ import threading
 
 from ray.tune import Callback
 
-from imm_ray.sweep.console import INTERRUPTED, QUIET_ENV
+from imm_ray.sweep.console import INTERRUPTED, QUIET_ENV, UNFINISHED_AT_INTERRUPT
 
 
 class NodeIdCallback(Callback):
@@ -50,7 +50,9 @@ def actor_node_id(actor_id: str) -> str | None:
 class ProgressCallback(Callback):
     """One progress line for the whole sweep (tqdm on stderr), updated in place.
 
-    ``done`` counts trials that finished or errored for good; the bar's total is Tune's
+    ``done`` counts trials that finished (their last result has Tune's ``done``: a trial a
+    Ctrl-C stopped is TERMINATED too, but not done) or errored for good; ``errored``
+    counts trials that failed at least once, retried ones included. The bar's total is Tune's
     number of samples (grid points x ``num_samples``) once known, else the trials seen.
     Off unless :data:`QUIET_ENV` is set. In a non-terminal (a log file) it redraws at
     most every 30 s, so a long sweep's log stays short.
@@ -72,10 +74,11 @@ class ProgressCallback(Callback):
             from tqdm.auto import tqdm
 
             tty = sys.stderr.isatty()
-            self._bar = tqdm(total=self.total, unit="trial", desc="trials", file=sys.stderr,
-                             dynamic_ncols=True, mininterval=0.5 if tty else 30.0,
-                             bar_format="{desc} {n}/{total} done{postfix} |{bar:20}| "
-                                        "{elapsed} elapsed, ETA {remaining}")
+            self._bar = _BARS[id(self)] = tqdm(
+                total=self.total, unit="trial", desc="trials", file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5 if tty else 30.0,
+                bar_format="{desc} {n}/{total} done{postfix} |{bar:20}| "
+                           "{elapsed} elapsed, ETA {remaining}")
         return self._bar
 
     def on_step_end(self, iteration: int, trials: list, **info):
@@ -83,10 +86,11 @@ class ProgressCallback(Callback):
         if bar is None:
             return
         status = [t.status for t in trials]
-        done = sum(s in ("TERMINATED", "ERROR") for s in status)
+        done = sum(trial_finished(t) or t.status == "ERROR" for t in trials)
+        errored = sum(t.status == "ERROR" or trial_failures(t) > 0 for t in trials)
         bar.total = max(self.total or 0, len(trials))
-        bar.set_postfix_str(f"{status.count('RUNNING')} running, {status.count('ERROR')} "
-                            "errored", refresh=False)
+        bar.set_postfix_str(f"{status.count('RUNNING')} running, {errored} errored",
+                            refresh=False)
         bar.update(done - bar.n)
 
     def on_experiment_end(self, trials: list, **info):
@@ -94,6 +98,32 @@ class ProgressCallback(Callback):
             self.on_step_end(0, trials)
             self._bar.close()  # draws the final state once, then a newline
             self._bar = None
+            _BARS.pop(id(self), None)
+
+
+_BARS: dict = {}
+"""Live progress bars, so that a second Ctrl-C (Tune's callbacks never end) can close
+them before its message instead of one redrawing after it (:func:`close_bars`)."""
+
+
+def close_bars() -> None:
+    for bar in list(_BARS.values()):
+        bar.close()
+    _BARS.clear()
+
+
+def trial_finished(trial) -> bool:
+    """Whether ``trial`` finished: TERMINATED, and either already so when a Ctrl-C came or
+    with ``done`` in its last result (at the end of an interrupted fit Tune marks every
+    trial it stops TERMINATED too, without ``done``)."""
+    return trial.status == "TERMINATED" and (
+        trial.trial_id not in UNFINISHED_AT_INTERRUPT
+        or bool(trial.run_metadata.last_result.get("done")))
+
+
+def trial_failures(trial) -> int:
+    """How often ``trial`` failed (a retried trial is RUNNING or PENDING again)."""
+    return int(getattr(trial.run_metadata, "num_failures", 0) or 0)
 
 
 class InterruptCallback(Callback):
@@ -103,12 +133,25 @@ class InterruptCallback(Callback):
     Tune installs its SIGINT handler before it sets up callbacks; ours wraps it.
     """
 
+    def __init__(self):
+        self._trials: list = []
+
+    def __getstate__(self):  # pickled into tuner.pkl: no trials
+        return {"_trials": []}
+
+    def on_step_end(self, iteration: int, trials: list, **info):
+        self._trials = trials
+
     def setup(self, **info):
         if threading.current_thread() is not threading.main_thread():
             return
         tune_handler = signal.getsignal(signal.SIGINT)
+        UNFINISHED_AT_INTERRUPT.clear()
 
         def noted(sig, frame):
+            if not INTERRUPTED.is_set():
+                UNFINISHED_AT_INTERRUPT.update(
+                    t.trial_id for t in self._trials if t.status not in ("TERMINATED", "ERROR"))
             INTERRUPTED.set()
             if callable(tune_handler):
                 tune_handler(sig, frame)

@@ -29,6 +29,9 @@ it, so ``--verbose`` on a resume is honoured."""
 _TUNE_LOGGERS = ("ray.tune", "ray.train", "ray.air")
 INTERRUPTED = threading.Event()
 """Set by :class:`imm_ray.sweep.callbacks.InterruptCallback` on Ctrl-C during a fit."""
+UNFINISHED_AT_INTERRUPT: set[str] = set()
+"""Ids of the trials not yet TERMINATED/ERROR when the Ctrl-C came (noted by the same
+callback): Tune's cleanup then marks the running ones TERMINATED, but they did not finish."""
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -199,6 +200,9 @@ def check_storage_path(path: str) -> str:
     a writable folder (nothing is created here). Cloud URIs need credentials on this
     machine and a writable bucket (:mod:`imm_ray.storage` writes and deletes a probe).
     """
+    if not isinstance(path, str) or not path.strip():
+        raise ValueError(f"--storage-path must be a folder or a storage URI, got {path!r} "
+                         "(an empty path would write the experiment into the current folder)")
     if is_uri(path):
         from imm_ray.storage import check_cloud_uri
 
@@ -213,6 +217,11 @@ def check_storage_path(path: str) -> str:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ValueError(f"--storage-path {str(local)!r} is not writable: no write permission "
                          f"on {probe}")
+    try:  # access() says yes for root everywhere, also in /proc or a read-only mount
+        tempfile.TemporaryDirectory(dir=probe, prefix=".imm_ray_probe_").cleanup()
+    except OSError as e:
+        raise ValueError(f"--storage-path {str(local)!r} is not writable: cannot create a "
+                         f"folder in {probe} ({e.strerror or e})") from None
     return str(local)
 
 

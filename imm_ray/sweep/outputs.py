@@ -44,4 +44,19 @@ def output_dir(args: argparse.Namespace) -> Path:
         args.storage_path)
     out = base / args.name
     out.mkdir(parents=True, exist_ok=True)
+    keep_matplotlib_out_of_home(out)
     return out
+
+
+def keep_matplotlib_out_of_home(out: Path) -> None:
+    """Matplotlib writes a font cache to ``~/.cache/matplotlib`` (and makes
+    ``~/.config/matplotlib``) on first use. When the user has neither (and no
+    ``MPLCONFIGDIR``), point it at ``<out>/.matplotlib`` instead, so a sweep creates
+    nothing in the home folder; an existing matplotlib setup there is used as it is."""
+    if "MPLCONFIGDIR" in os.environ:
+        return
+    home = Path.home()
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib"
+    if not config.exists() and not cache.exists():
+        os.environ["MPLCONFIGDIR"] = str(out / ".matplotlib")

@@ -5,6 +5,8 @@ cleanly when trials failed or the sweep was interrupted.
 
 - errors before fitting (no node can run a trial, ...): ``error: ...`` on stderr, exit 2;
 - every trial failed: each trial's error as one clean line (:func:`trial_errors`), exit 1;
+- a trial failed with a non-finite value (``NonFiniteLossError``): its error, exit 1, and
+  no summary (a table without that trial would look plausible and be wrong);
 - interrupted (Ctrl-C: Tune stops gracefully and ``fit()`` returns): what finished, that
   the results are partial, and the exact command that resumes it; exit 130. No script
   goes on to print a partial CSV as ``results:``.
@@ -23,13 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from imm_ray.sweep import files
-from imm_ray.sweep.console import INTERRUPTED, quiet_console, tune_verbosity
+from imm_ray.sweep.console import (
+    INTERRUPTED,
+    UNFINISHED_AT_INTERRUPT,
+    quiet_console,
+    tune_verbosity,
+)
 from imm_ray.sweep.expfile import save_config
 from imm_ray.sweep.flags import experiment_uri
 from imm_ray.sweep.resources import trial_resources
 from imm_ray.sweep.resume import ARGS_FILE, RESUME_ARGS_FILE, resume_command, sweep_record
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+NON_FINITE = "NonFiniteLossError"
+"""The exception (:class:`imm_ray.core.NonFiniteLossError`) of a trial that met a NaN/inf."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -88,10 +97,25 @@ def run_tuner(
             run_config=run_config(args, checkpoint_config, callbacks))
     print(f"experiment: {path}", flush=True)
     INTERRUPTED.clear()
-    with quiet_console(getattr(args, "verbose", False)):
-        grid = tuner.fit()
-    check_finished(grid, args)
+    UNFINISHED_AT_INTERRUPT.clear()
+    try:
+        with quiet_console(getattr(args, "verbose", False)):
+            grid = tuner.fit()
+        check_finished(grid, args)
+    except KeyboardInterrupt:  # a second Ctrl-C: Tune restored Python's handler
+        interrupted_again(args)
     return grid
+
+
+def interrupted_again(args: argparse.Namespace):
+    """The second Ctrl-C: no traceback, exit 130 with the command that continues."""
+    from imm_ray.sweep.callbacks import close_bars
+
+    close_bars()
+    print(f"\ninterrupted again: Tune's final save was skipped; the trials and checkpoints "
+          f"already written are in {experiment_uri(args)} and these results are PARTIAL. "
+          f"Continue the sweep with:\n  {resume_command(args)}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 def run_config(args, checkpoint_config=None, callbacks=None):
@@ -142,8 +166,8 @@ def save_sweep_args(args: argparse.Namespace, path: str, resources: dict) -> Non
 
 def check_finished(grid, args: argparse.Namespace) -> None:
     """Exit 130 if the sweep was interrupted, 1 if every trial failed; print the errors."""
-    total, errors = len(grid), grid.num_errors
-    unfinished = total - grid.num_terminated - errors
+    total, errors, finished = len(grid), grid.num_errors, finished_count(grid)
+    unfinished = total - finished - errors
     if errors:
         print(f"{errors} of {total} trial(s) failed:", file=sys.stderr)
         for line in trial_errors(grid):
@@ -151,15 +175,31 @@ def check_finished(grid, args: argparse.Namespace) -> None:
         print(f"  (full tracebacks: error.txt in each trial's folder under "
               f"{experiment_uri(args)})", file=sys.stderr)
     if INTERRUPTED.is_set() or unfinished:
-        print(f"interrupted: {grid.num_terminated} trial(s) finished, {errors} failed, "
-              f"{unfinished} stopped before finishing (trials not started yet are not "
-              f"counted). Nothing is lost (trials and checkpoints are in "
+        print(f"interrupted: {finished} of {total} trial(s) finished, {errors} failed, "
+              f"{unfinished} stopped or not started (trials the search had not created "
+              f"yet are not counted). Nothing is lost (trials and checkpoints are in "
               f"{experiment_uri(args)}), but these results are PARTIAL, so no summary was "
               f"written. Continue the sweep with:\n  {resume_command(args)}",
               file=sys.stderr, flush=True)
         raise SystemExit(EXIT_INTERRUPTED)
     if total and errors == total:
         fail("every trial failed; nothing to summarise", EXIT_FAILED)
+    non_finite = [r for r in grid if r.error is not None and is_non_finite(r.error)]
+    if non_finite:
+        fail(f"{len(non_finite)} trial(s) produced a non-finite value (NaN or inf in a "
+             "loss, return or metric); no summary, schedule or reference points are "
+             "printed from this sweep, since they would silently leave those trials out. "
+             "Fix the setting named above and run it again", EXIT_FAILED)
+
+
+def finished_count(grid) -> int:
+    """Trials that finished: Tune's TERMINATED count, less the trials a Ctrl-C stopped
+    (Tune marks them TERMINATED too; they were unfinished when it came and their last
+    result is not ``done``)."""
+    stopped = sum(r.error is None and not (r.metrics or {}).get("done")
+                  and (r.metrics or {}).get("trial_id") in UNFINISHED_AT_INTERRUPT
+                  for r in grid)
+    return max(0, grid.num_terminated - stopped)
 
 
 def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):
@@ -175,6 +215,15 @@ def finished_rows(result_grid, args: argparse.Namespace, columns, sort_by):
     except ValueError as e:
         raise SystemExit(f"no results yet ({e}); continue with: {resume_command(args)}") from e
     return rows[list(columns)].sort_values(list(sort_by), ignore_index=True)
+
+
+def is_non_finite(error: BaseException) -> bool:
+    """Whether a trial's error (Ray's wrapper or the original) is a NaN/inf stop."""
+    cause = getattr(error, "cause", None)
+    from imm_ray.core import NonFiniteLossError
+
+    return isinstance(error, NonFiniteLossError) or isinstance(cause, NonFiniteLossError) \
+        or NON_FINITE in _ANSI.sub("", str(error))
 
 
 def trial_errors(result_grid) -> list[str]:

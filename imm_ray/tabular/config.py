@@ -130,6 +130,18 @@ class TabularConfig:
         if self.dataset:
             self.check_table_flags()
 
+    def check_no_table_flags(self) -> None:
+        """The sweep's check when ``--dataset`` is empty: it runs the logistic toy, which
+        would ignore the table's column flags (the library API passes a DataFrame beside a
+        config without ``dataset``, so this is not part of ``__post_init__``)."""
+        given = [flag for flag, v in (("--target", self.target), ("--restricted", self.restricted),
+                                      ("--drop-columns", self.drop_columns)) if v]
+        if given:
+            raise ValueError(f"{' and '.join(given)} given without --dataset (or with an "
+                             "empty one): they name columns of a table, and without one the "
+                             "logistic toy would run and ignore them; pass --dataset PATH or "
+                             "drop them")
+
     def check_table_flags(self) -> None:
         if not self.target:
             raise ValueError("--dataset needs --target COLUMN (the label column)")

@@ -29,6 +29,9 @@ from imm_ray.tabular.config import TabularConfig
 
 BUNDLED = ("breast_cancer", "iris", "wine")
 """Tables shipped inside scikit-learn (no download): ``--dataset sklearn:<name>``."""
+MAX_ABS_VALUE = 1e150
+"""Largest magnitude of a numeric feature: its square (the standard deviation's sum of
+squares, in float64) must stay finite."""
 READERS = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"),
            ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
@@ -102,9 +105,28 @@ def read_frame(dataset) -> tuple[pd.DataFrame, str]:
         raise ValueError(f"--dataset {str(path)!r}: unsupported file type {path.suffix!r}; "
                          f"use one of {sorted(READERS)}")
     try:
-        return reader(path), str(path.resolve())
+        frame = reader(path)
+        if path.suffix.lower() in (".csv", ".tsv"):
+            check_header(path, "\t" if path.suffix.lower() == ".tsv" else ",")
+    except ValueError as e:
+        if str(e).startswith("--dataset"):
+            raise
+        raise ValueError(f"--dataset: cannot read {str(path)!r}: {e}") from e
     except Exception as e:  # parser errors of every kind: say which file
         raise ValueError(f"--dataset: cannot read {str(path)!r}: {e}") from e
+    return frame, str(path.resolve())
+
+
+def check_header(path: Path, sep: str) -> None:
+    """Refuse repeated column names in a CSV/TSV header, read raw: pandas renames the second
+    ``dose`` to ``dose.1``, which would then silently work as a column name."""
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str,
+                         keep_default_na=False).iloc[0].tolist()
+    seen: set = set()
+    dup = sorted({h for h in header if h in seen or seen.add(h)})
+    if dup:
+        raise ValueError(f"--dataset {str(path)!r}: duplicate column names {dup} in the "
+                         "header; rename them so each column has one name")
 
 
 def fingerprint(dataset) -> str:
@@ -194,6 +216,11 @@ def encode_column(col: pd.Series, max_categories: int) -> tuple[Column, np.ndarr
         inf = int(np.isinf(values).sum())
         if inf:
             raise ValueError(f"column {col.name!r} has infinite values in {inf} rows")
+        big = float(np.abs(values).max(initial=0.0))
+        if big > MAX_ABS_VALUE:
+            raise ValueError(f"column {col.name!r} has a value of magnitude {big:.3g}: "
+                             f"standardising it (squares in float64) would overflow; values "
+                             f"must be within +-{MAX_ABS_VALUE:g} (rescale the column)")
         distinct = np.unique(values)
         discrete = len(distinct) <= max_categories and bool(np.all(distinct == np.round(distinct)))
         return Column(col.name, "numeric", discrete=discrete), values

@@ -91,7 +91,9 @@ class LinearSoftmax:
         return log_loss, (pred == y).sum(-1, dtype=torch.float64) / len(y)
 
     def init_params(self, seeds, dtype=torch.float64) -> Tensor:
-        """Zeros (the objective is convex; the start does not change the optimum)."""
+        """Zeros. ``none``, ``reverse_kd`` and ``noising`` are convex, so the start does not
+        change their optimum; IMM's is not, and the trainer adds two more starts
+        (:func:`imm_ray.tabular.trainer.fit_models`)."""
         return torch.zeros(len(seeds), self.num_params, dtype=dtype)
 
     def init_inv_hessian(self, features: Tensor, l2: float) -> Tensor:

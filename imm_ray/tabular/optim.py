@@ -7,8 +7,9 @@ every loss evaluation is one batched tensor computation. Models stop (and are no
 evaluated) once their gradient norm is below ``tol``.
 
 Why BFGS: the linear full models have few parameters (``p = 2 + d`` on the toy,
-``(C - 1) (1 + features)`` on a table), so quasi-Newton steps converge to the exact
-regularised optimum in ~20-60 evaluations, where full-batch gradient descent needs
+``(C - 1) (1 + features)`` on a table), so quasi-Newton steps converge to a regularised
+optimum (the exact one of the convex objectives; IMM's is not convex, so the trainer
+starts it from three points) in ~20-60 evaluations, where full-batch gradient descent needs
 thousands on the ill-conditioned small-``n`` problems; an exact Newton step would need
 ``p`` extra double-backward passes through the ``[M, n, k, C]`` IMM tensor per iteration
 (measured 4-5x slower per fit on the toy). The ``[M, p, p]`` inverse Hessians cost

@@ -101,15 +101,17 @@ def fit_models(model, train: TrainSet, method: str, ratios: Tensor, fit: FitConf
     """Fit ``M`` independent models (``train`` stacked ``[M, ...]``, ``ratios [M]``).
 
     Chunks hold at most ``fit.max_pairs`` pairs (pair methods) and, for BFGS,
-    :data:`HESSIAN_BUDGET` inverse-Hessian floats; each chunk is one batched run.
+    :data:`HESSIAN_BUDGET` inverse-Hessian floats, counting the three starts of a
+    multi-start IMM fit; each chunk is one batched run.
     """
     check_method_and_ratios(method, ratios.tolist())
     m, n = train.y.shape
     chunk = m
+    starts = 3 if method in MULTI_START_METHODS and model.kind == "linear" else 1
     if method in PAIR_METHODS:
-        chunk = max(1, fit.max_pairs // train.induced.pairs_per_model(n))
+        chunk = max(1, fit.max_pairs // (starts * train.induced.pairs_per_model(n)))
     if model.kind == "linear":
-        chunk = min(chunk, max(1, HESSIAN_BUDGET // model.num_params**2))
+        chunk = min(chunk, max(1, HESSIAN_BUDGET // (starts * model.num_params**2)))
     parts = []
     for s in range(0, m, chunk):
         idx = torch.arange(s, min(m, s + chunk))
@@ -124,8 +126,62 @@ def _fit_chunk(model, train: TrainSet, method: str, ratios: Tensor, fit: FitConf
     init = model.init_params(train.seeds)
     if model.kind == "mlp":
         return minimize_adam(objective, init, steps=fit.epochs, lr=fit.lr, tol=fit.tol)
+    inv_h = model.init_inv_hessian(train.features, fit.l2)
+    if method in MULTI_START_METHODS:
+        return _fit_multi_start(objective, init, inv_h, fit)
     return minimize_bfgs(objective, init, max_iters=fit.max_iters, tol=fit.tol,
-                         init_inv_hessian=model.init_inv_hessian(train.features, fit.l2))
+                         init_inv_hessian=inv_h)
+
+
+MULTI_START_METHODS = ("imm",)
+"""Methods whose linear-model objective is not convex (the log of an average of softmaxes):
+fitted from several starts (:func:`_fit_multi_start`), the lowest objective kept."""
+
+
+def _fit_multi_start(objective: Objective, zero: Tensor, inv_h: Tensor,
+                     fit: FitConfig) -> FitResult:
+    """BFGS of ``M`` IMM objectives from three starts each, in one batch of ``3 M``:
+    ``zero``, the ``none`` fit of the same rows, and the restricted-matching fit (the full
+    model fitted to ``Pbar``'s soft labels, so its induced model is close to ``Pbar``).
+    Per model the run with the lowest objective is kept (the zero start unless another is
+    lower by more than rounding)."""
+    m = len(zero)
+    convex = {}
+    for name in ("none", "match"):
+        fn = Objective("none", objective.model, objective.features, objective.y,
+                       objective.restricted_probs, objective.induced, objective.ratio,
+                       objective.l2) if name == "none" else _MatchRestricted(objective)
+        convex[name] = minimize_bfgs(fn, zero, max_iters=fit.max_iters, tol=fit.tol,
+                                     init_inv_hessian=inv_h).params
+    starts = torch.cat([zero, convex["none"], convex["match"]])  # [3M, p]
+    rep = torch.arange(m).repeat(3)
+    stacked = Objective(objective.method, objective.model, objective.features[rep],
+                        objective.y[rep], objective.restricted_probs[rep],
+                        objective.induced.take(rep), objective.ratio[rep], objective.l2)
+    runs = minimize_bfgs(stacked, starts, max_iters=fit.max_iters, tol=fit.tol,
+                         init_inv_hessian=inv_h[rep])
+    loss = runs.loss.view(3, m)
+    # Another start wins only if clearly lower: at one and the same minimum (the common
+    # case) the zero start's fit, exactly what a single-start fit gives, is kept.
+    margin = 1e-9 * (1 + loss[0].abs())
+    best = torch.where(loss.min(0).values < loss[0] - margin, loss.argmin(0), 0)
+    best = best * m + torch.arange(m)  # [M] row of the kept run
+    return FitResult(runs.params[best], runs.loss[best], runs.grad_norm[best],
+                     runs.iterations[best], runs.converged[best])
+
+
+@dataclass
+class _MatchRestricted:
+    """``mean_i CE(Pbar(. | x_i), Q(. | x_i, xb_i)) + 0.5 l2 |w|^2``: convex in a linear
+    model's weights; its minimiser is the restricted-matching start of IMM fits."""
+
+    objective: Objective
+
+    def __call__(self, params: Tensor, idx: Tensor) -> Tensor:
+        o = self.objective
+        logits = o.model.logits(params, o.features[idx])
+        extra = core.reverse_kd_loss(logits, o.restricted_probs[idx], reduction="none")
+        return extra.mean(-1) + 0.5 * o.l2 * (params * params).sum(-1)
 
 
 def _chunks(total: int, per_item: int, budget: int = 2_000_000):
@@ -175,6 +231,7 @@ def evaluate_interpolate(model, params: Tensor, held_out: EvalSet, group: Tensor
         for part in _chunks(len(members), len(pos) * y.numel() * model.c):
             idx = members[part]
             full = torch.softmax(model.logits(params[idx].float(), f), -1)  # [c, T, C]
+            full = full.expand(len(pos), *full.shape)  # [R, c, T, C], a view
             mix = core.interpolate(full, pbar, r_t)  # [R, c, T, C]
             p_y = mix.gather(-1, y.view(1, 1, -1, 1).expand(*mix.shape[:-1], 1)).squeeze(-1)
             ll = -torch.log(p_y).sum(-1, dtype=torch.float64) / len(y)  # [R, c]

@@ -48,7 +48,8 @@ def test_interpolate_ratio_per_class_is_refused_and_per_row_rows_sum_to_one():
     q, p = probs(3, 4), probs(3, 4)
     raises(r"ratio has shape \(4,\): a ratio tensor must be \[..., 1\]", core.interpolate, q, p,
            torch.full((4,), 0.5, dtype=D))
-    mix = core.interpolate(q, p, torch.tensor([[[0.0]], [[0.5]], [[1.0]]], dtype=D))
+    three = torch.tensor([[[0.0]], [[0.5]], [[1.0]]], dtype=D)  # [3, 1, 1]
+    mix = core.interpolate(q.expand(3, 3, 4), p, three)  # one mixture per ratio: expand
     assert mix.shape == (3, 3, 4)
     torch.testing.assert_close(mix.sum(-1), torch.ones(3, 3, dtype=D))
     raises(r"restricted_probs has shape \(3, 1, 4\)", core.interpolate, q, p.unsqueeze(1), 0.5)
@@ -93,8 +94,9 @@ def test_serialized_backward_rejects_an_empty_batch_and_a_float_chunk_size():
     raises(r"samples has no restricted contexts \(N = samples.shape\[0\] = 0\)",
            core.serialized_imm_backward, model, torch.randn(0, 5, 3, dtype=D),
            torch.empty(0, 4, dtype=D), 2)
-    raises("chunk_size must be an integer .* got float 2.0", core.serialized_imm_backward,
-           model, torch.randn(2, 5, 3, dtype=D), probs(2, 4), 2.0)
+    raises(r"chunk_size must be an integer \(an int, numpy integer, 0-d tensor, or a float "
+           r"with no fractional part\), got float 2.5", core.serialized_imm_backward,
+           model, torch.randn(2, 5, 3, dtype=D), probs(2, 4), 2.5)
 
 
 @pytest.mark.parametrize("fields,match", [
@@ -259,9 +261,9 @@ def test_interpolate_rows_sum_to_one_or_it_raises(batch, c, ratio_shape):
     q, p = probs(*batch, c), probs(*batch, c)
     ratio = torch.rand(ratio_shape, dtype=D)
     rows = (*batch, 1)
-    try:
+    try:  # a ratio may broadcast to the rows, never add dims to them
         out_shape = torch.broadcast_shapes(ratio.shape, rows)
-        fits = not ratio_shape or (ratio_shape[-1] == 1)
+        fits = not ratio_shape or (ratio_shape[-1] == 1 and out_shape == rows)
     except RuntimeError:
         fits = False
     if not fits:

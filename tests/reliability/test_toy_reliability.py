@@ -62,7 +62,7 @@ def csv(tmp_path):
     (["--hidden", "0"], "--hidden must be an integer"),
     (["--model", "forest"], r"--model: invalid choice: 'forest' \(choose from 'linear', 'mlp'\)"),
     (["--weights", "0", "nan", "1"], "--weights must be a finite number"),
-    (["--weights", "1"], "at least 2 entries"),
+    (["--weights", "1"], "--weights needs at least 3 numbers"),
     (["--rho", "nan"], r"--rho must be a finite number in \(-1, 1\)"),
     (["--label-noise", "inf"], r"--label-noise must be a finite number in \[0, 0.5\)"),
     (["--valid-size", "0"], "--valid-size must be an integer"),

@@ -159,7 +159,8 @@ def test_missing_view_or_estimator_fail_at_validation():
 
 def test_missing_checkpoint_fails_naming_the_setting(tmp_path):
     with pytest.raises(ValueError, match=r"restricted_policy: no checkpoint at .*nope"):
-        IMMPPOConfig().imm(restricted_policy=restricted.from_checkpoint(tmp_path / "nope"))
+        IMMPPOConfig().imm(restricted_policy=restricted.from_checkpoint(tmp_path / "nope",
+                                                                        trust_pickle=True))
 
 
 @pytest.mark.parametrize("value", [0.5, torch.tensor(0.5), __import__("numpy").float32(0.5)])

@@ -36,7 +36,7 @@ def test_checkpoint_restores_the_probabilities_of_the_algorithm_that_wrote_it(ra
     logits = algo.get_module().forward_inference({Columns.OBS: contexts})
     want = torch.softmax(logits[Columns.ACTION_DIST_INPUTS], -1)
     for where in (path, tmp_path / "algo" / "learner_group" / "learner" / "rl_module"):
-        policy = restricted.from_checkpoint(where)
+        policy = restricted.from_checkpoint(where, trust_pickle=True)
         got = policy.probs(contexts)
         assert torch.allclose(got, want, atol=1e-6) and not got.requires_grad
         assert policy.num_classes == 2 and policy.input_shape == (2,)
@@ -51,11 +51,11 @@ def test_checkpoint_restores_the_probabilities_of_the_algorithm_that_wrote_it(ra
 
 def test_a_missing_checkpoint_names_the_setting_and_the_path(tmp_path):
     with pytest.raises(ValueError, match=f"restricted_policy: no checkpoint at '{tmp_path}/x'"):
-        restricted.from_checkpoint(tmp_path / "x")
+        restricted.from_checkpoint(tmp_path / "x", trust_pickle=True)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no RLModule checkpoint of module "
                                          "'default_policy'"):
-        restricted.from_checkpoint(tmp_path / "empty")
+        restricted.from_checkpoint(tmp_path / "empty", trust_pickle=True)
 
 
 def test_module_and_callable_policies():

@@ -42,7 +42,7 @@ SWEEP = {"methods": ("none", "imm", "reverse_kd", "interpolate"), "seeds": 2,
     ({}, {"k": 0}, "--k must be an integer >= 1, got 0"),
     ({}, {"imm_every": 0}, "--imm-every must be an integer >= 1, got 0"),
     ({}, {"pool_size": 0}, "--pool-size must be an integer >= 1, got 0"),
-    ({}, {"lr": float("inf")}, "--lr must be a finite number > 0, got inf"),
+    ({}, {"lr": float("inf")}, r"--lr must be a finite number in \(0, 10\], got inf"),
     ({}, {"imm_lambda": -1.0}, "--imm-lambda must be a finite number >= 0, got -1.0"),
     ({}, {"interpolate_ratio": 2.0}, r"--interpolate-ratio must be a finite number in \[0, 1\]"),
 ])
@@ -104,8 +104,10 @@ def test_a_bad_flag_stops_the_script_before_ray_starts(tmp_path):
     assert "step 1" not in out.stdout
 
 
-BUDGET_VIEW = 55
-"""Console lines the quiet --quick run may print (49 measured: four tables of 7 configs)."""
+BUDGET_VIEW = 57
+"""Console lines the quiet --quick run may print (56 measured with the pytest run's stderr:
+four tables of 7 configs, and since issue 22 the weak-restricted-policy warning of
+--quick's 2-iteration step 1)."""
 
 
 @pytest.mark.slow

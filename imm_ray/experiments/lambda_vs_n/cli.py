@@ -100,6 +100,7 @@ def resolve(args: argparse.Namespace) -> Run:
     from imm_ray.tabular.splits import split_sizes
 
     if not tab.dataset:
+        tab.check_no_table_flags()
         toy, tab, sha = from_dict(ToyConfig, values, strict=False), None, ""
         sizes = sweep.sizes or (QUICK_TOY_SIZES if args.quick else OPTUNA_TOY_SIZES
                                 if sweep.search == "optuna" else TOY_SIZES)

@@ -177,6 +177,10 @@ class ToyConfig:
         if isinstance(self.weights, str) or not hasattr(self.weights, "__iter__"):
             raise ValueError(f"--weights must be a list of numbers, got {self.weights!r}")
         self.weights = tuple(as_float("--weights", w, -1e3, 1e3) for w in self.weights)
+        if len(self.weights) < 3:
+            raise ValueError(f"--weights needs at least 3 numbers (the bias, the weight of x, "
+                             f"and one weight per extra feature the restricted model does not "
+                             f"see; at least one), got {list(self.weights)}")
         self.rho = as_float("--rho", self.rho, -1.0, 1.0, low_open=True, high_open=True)
         self.label_noise = as_float("--label-noise", self.label_noise, 0.0, 0.5,
                                     high_open=True)

@@ -19,6 +19,8 @@ from imm_ray.experiments.lm_ptb.config import AXES, PRESETS, LMGrid, flag, trial
 from imm_ray.lm.config import CHOICES, LMConfig
 from imm_ray.sweep.expfile import read_config_file
 
+DEVICES = CHOICES["device"]
+
 EXPERIMENT = "lm_ptb"
 NOT_FLAGS = ("data_path", *AXES.values())
 """LMConfig fields that are not flags: the data path is prepared, axes are LMGrid's."""
@@ -66,12 +68,16 @@ def build_parser(description: str, preset: str) -> argparse.ArgumentParser:
 
 def preset_of(argv) -> str:
     """The preset named on the command line or in its ``--config`` file (``--quick``
-    means ``quick``), unchecked."""
+    means ``quick``), unchecked; ``--quick`` with another ``--preset`` is a ValueError
+    (neither would silently win)."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
     pre.add_argument("--quick", action="store_true")
     pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)
+    if known.quick and known.preset not in (None, "quick"):
+        raise ValueError(f"--quick is the preset 'quick'; it cannot be combined with --preset "
+                         f"{known.preset}: pass one of them")
     from_file = read_config_file(known.config) if known.config else {}
     if known.quick or (from_file.get("quick") and not known.preset):
         return "quick"
@@ -116,6 +122,7 @@ def resolve(args: argparse.Namespace, given: set[str]) -> SweepPlan:
 
     lmdata.split_files(args.data_dir or lmdata.default_data_dir())  # names a missing path
     if args.analyze:
+        check_experiments(args.analyze)
         return SweepPlan()
     fixed = {f.name: getattr(args, f.name) for f in fields(LMConfig) if f.name not in NOT_FLAGS}
     grid = LMGrid(**{f.name: tuple(getattr(args, f.name)) for f in fields(LMGrid)})
@@ -133,10 +140,25 @@ def resolve_seeds(args: argparse.Namespace, given: set[str]) -> None:
     args.seeds = len(args.seed_values)
 
 
+def check_experiments(paths) -> None:
+    """``--analyze`` folders must be Tune experiments (an ``experiment_state-*.json``)."""
+    from pathlib import Path
+
+    for p in paths:
+        folder = Path(p).expanduser()
+        if not folder.is_dir() or not any(folder.glob("experiment_state-*.json")):
+            what = "is not a folder" if not folder.is_dir() else \
+                "is not a Tune experiment folder (no experiment_state-*.json)"
+            raise ValueError(f"--analyze {p}: {what}; pass the folders lm_ptb printed as "
+                             "'experiment: ...'")
+
+
 def check_device(args: argparse.Namespace, given: set[str]) -> None:
     """GPU trials use cuda (and fail loudly in a trial that sees no GPU); cuda without
     ``--gpus-per-trial`` is refused."""
     gpu = args.gpus_per_trial > 0
+    if args.device not in DEVICES:  # never silently replaced by cpu below
+        raise ValueError(f"--device must be one of {list(DEVICES)}, got {args.device!r}")
     if "device" in given and args.device == "cuda" and not gpu:
         raise ValueError("--device cuda needs --gpus-per-trial > 0 (Ray gives a trial a GPU "
                          "only when it asks for one)")

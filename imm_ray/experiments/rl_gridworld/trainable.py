@@ -24,12 +24,17 @@ from imm_ray import metrics as M
 from imm_ray import sweep
 from imm_ray.config import from_dict, require_unique
 from imm_ray.core import lambda_from_ratio, make_schedule
+from imm_ray.rl.logdir import build_algo
 
 CONFIGS = ("none", "imm_argmax", "imm_softmax_t1", "imm_softmax_t05", "interpolate")
 """Configurations: no IMM; IMM with the Bayes-optimal POMDP policy; IMM with
 softmax(u / T), T = 1.0 and 0.5; interpolate (1 - r) Q + r Pbar(argmax) at evaluation."""
 ROW_FIELDS = ("config", "epochs", "seed", "ratio", "lambda", "mean_return")
 PLAN_FIELDS = ("config", "train_ratio", "epochs", "ratios")
+MAX_LR = 10.0
+"""Largest Adam learning rate accepted (Adam moves each weight by about lr per step)."""
+MIN_REWARD_PEAK, MIN_REWARD_SPREAD = 1e-30, 1e-6
+"""The reward mountain must be representable and not flat in float32."""
 
 
 @dataclass
@@ -169,17 +174,38 @@ def check_trial(trial: GridTrialConfig) -> None:
         v = getattr(trial, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
-    if not (math.isfinite(trial.lr) and trial.lr > 0):
-        raise ValueError(f"--lr must be a finite number > 0, got {trial.lr}")
+    if not (math.isfinite(trial.lr) and 0 < trial.lr <= MAX_LR):
+        raise ValueError(f"--lr must be in (0, {MAX_LR:g}], got {trial.lr}")
     if not 0 <= trial.gamma < 1:
         raise ValueError(f"--gamma must be in [0, 1), got {trial.gamma}")
     check_grid(trial.height, trial.width, trial.reward_cov, trial.wraparound)
+    check_mountain("--reward-cov", trial)
     if trial.pomdp_reward_cov is not None:  # the check the trials' POMDP solve runs
         try:
             check_grid(trial.height, trial.width, trial.pomdp_reward_cov, trial.wraparound)
         except ValueError as e:
             raise ValueError(f"--pomdp-reward-cov: {e}") from e
+        check_mountain("--pomdp-reward-cov", trial)
     build_config(trial).validate()  # the IMMPG config: lambda, restricted policy, ...
+
+
+def check_mountain(flag: str, trial: GridTrialConfig) -> None:
+    """A covariance so wide that the reward mountain is flat in float32 (``1e300``: every
+    state pays ~1e-301, i.e. 0) leaves nothing to learn: refuse it, naming ``flag``."""
+    from envs.mountain_grid import reward_table
+
+    cov = trial.reward_cov if flag == "--reward-cov" else trial.pomdp_reward_cov
+    rewards = reward_table(trial.height, trial.width, cov)
+    if rewards.size < 2:
+        return
+    peak = float(rewards.max())
+    spread = float(rewards.max() - rewards.min()) / peak if peak > 0 else 0.0
+    if peak < MIN_REWARD_PEAK or spread < MIN_REWARD_SPREAD:
+        raise ValueError(f"{flag} {cov!r} is too large: the reward mountain is flat (peak "
+                         f"{peak:.3g}, max - min = {spread:.3g} of the peak; needs a peak >= "
+                         f"{MIN_REWARD_PEAK:g} and a spread >= {MIN_REWARD_SPREAD:g}), so "
+                         "every policy earns the same; use a smaller covariance (0.1 by "
+                         "default)")
 
 
 def restricted_spec(trial: GridTrialConfig):
@@ -224,7 +250,7 @@ def train_rl_gridworld(config: dict) -> None:
 
     torch.set_num_threads(1)
     trial = resolve_trial(config)
-    algo = build_config(trial).build_algo()
+    algo = build_algo(build_config(trial))  # its log folder in the trial folder
     state = {"epoch": 0, "rows": {k: [] for k in ROW_FIELDS}}
     ckpt = tune.get_checkpoint()
     if ckpt is not None:

@@ -57,9 +57,13 @@ def markdown_table(agg: pd.DataFrame) -> str:
         cell=lambda r: f"{r['mean']:.0f} [{r.ci_low:.0f}, {r.ci_high:.0f}]")
 
 
-def paired_table(diffs: pd.DataFrame) -> str:
-    """``| config | b1 | ...`` with ``diff [lo, hi]`` cells (``*`` where the CI excludes 0)."""
+def paired_table(diffs: pd.DataFrame, rows: pd.DataFrame | None = None) -> str:
+    """``| config | b1 | ...`` with ``diff [lo, hi]`` cells (``*`` where the CI excludes 0);
+    when there are none, says why (``rows``: the rows the differences came from)."""
     if diffs.empty:
+        if rows is not None and not (rows.config == "none").any():
+            return ("(no paired comparisons: they are differences to none, and the none "
+                    "runs are not in --methods)")
         return "(no paired comparisons: fewer than 2 seeds)"
 
     def cell(r) -> str:
@@ -74,13 +78,16 @@ def summary_text(rows: pd.DataFrame, restricted: dict) -> str:
     """The printed summary: the restricted policies' own returns, both tables per metric."""
     parts = ["\nRestricted policies (trained on the view alone), own return on their view:"]
     for label, info in restricted.items():
+        random = (f" (uniform-random: {info['random_return']:.1f})"
+                  if "random_return" in info else "")
         parts.append(f"  {label}: iteration {info['iteration']}, "
-                     f"{info['mean_return']:.1f} sampled, {info['greedy_return']:.1f} greedy")
+                     f"{info['mean_return']:.1f} sampled, {info['greedy_return']:.1f} greedy"
+                     f"{random}")
     for metric, what in (("mean_return", "sampled actions"), ("greedy_return", "greedy")):
         parts += [f"\nMean episode return [95% CI] over seeds ({what}), by training "
                   "iterations:\n", markdown_table(aggregate(rows, metric)),
                   f"\nPaired difference to none [95% CI] ({what}; * = CI excludes 0):\n",
-                  paired_table(paired(rows, metric))]
+                  paired_table(paired(rows, metric), rows)]
     return "\n".join(parts)
 
 

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from imm_ray import metrics as M
 from imm_ray import sweep
+from imm_ray.checks import check_memory
 from imm_ray.config import from_dict
+from imm_ray.rl.logdir import build_algo
 
 TRAINED = ("none", "imm", "reverse_kd")
 """Methods a trial trains; ``interpolate`` is evaluated from the ``none`` trials."""
@@ -98,12 +100,19 @@ def check_trial(trial: ViewTrialConfig) -> None:
     if trial.pool_size is not None:
         _check_int("--pool-size", trial.pool_size)
     for name, v, ok, allowed in (
-            ("--lr", trial.lr, trial.lr > 0, "> 0"),
+            ("--lr", trial.lr, 0 < trial.lr <= 10, "in (0, 10]"),
             ("--imm-lambda", trial.imm_lambda, trial.imm_lambda >= 0, ">= 0"),
             ("--interpolate-ratio", trial.interpolate_ratio,
              0 <= trial.interpolate_ratio <= 1, "in [0, 1]")):
         if not (math.isfinite(v) and ok):
             raise ValueError(f"{name} must be a finite number {allowed}, got {v}")
+    check_memory("--k", float(trial.minibatch) * trial.k * 2 * 4,  # logits, 2+ actions
+                 f"the [--minibatch {trial.minibatch} * --k {trial.k}, actions] policy logits "
+                 "of one IMM minibatch")
+    if trial.minibatch > trial.train_batch:
+        raise ValueError(f"--minibatch ({trial.minibatch}) must be at most --train-batch "
+                         f"({trial.train_batch}): PPO splits each train batch into "
+                         "minibatches")
     if not trial.budgets:
         raise ValueError("--budgets: give at least one budget")
     for b in trial.budgets:
@@ -159,9 +168,17 @@ def paths_of(trial: ViewTrialConfig) -> dict[str, str]:
 
 
 def restricted_policy(trial: ViewTrialConfig, label: str):
-    from imm_ray.rl.restricted import from_checkpoint
+    """The exchange format (no pickle) for discrete actions; a Box-action policy is the
+    RLlib checkpoint this sweep's step 1 wrote for its own trials (the exchange format
+    holds discrete policies only)."""
+    from pathlib import Path
 
-    return from_checkpoint(paths_of(trial)[label])
+    from imm_ray.rl.restricted import from_checkpoint, load
+
+    path = paths_of(trial)[label]
+    if (Path(path) / "spec.json").is_file():
+        return load(path)
+    return from_checkpoint(path, trust_pickle=True)
 
 
 def trial_seed(trial: ViewTrialConfig) -> int:
@@ -218,7 +235,7 @@ def train_view(config: dict) -> None:
 
     torch.set_num_threads(1)
     trial = resolve_trial(config)
-    algo = build_config(trial, gpus=learner_gpus()).build_algo()
+    algo = build_algo(build_config(trial, gpus=learner_gpus()))  # log folder: the trial's
     state = {"iteration": 0, "rows": {k: [] for k in ROW_FIELDS}}
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
