@@ -2,7 +2,7 @@
 registry of environment plug-ins. Shared by ``IMMPGConfig`` and ``IMMPPOConfig``::
 
     config.imm(
-        restricted_policy=from_checkpoint(path),  # any RestrictedModel (imm_ray.protocols):
+        restricted_policy=load(path),  # any RestrictedModel (imm_ray.protocols):
                                    # imm_ray.rl.restricted.from_checkpoint / from_module, a
                                    # POMDP table; or a kind string/dict an env plug-in builds
         restricted_view=select(2, 3),   # imm_ray.rl.views: obs -> restricted context
