@@ -104,10 +104,16 @@ def parse_args(argv=None):
         args.schedule = sweep.local_path(args.schedule)  # ~ and relative paths
     try:
         settings = from_dict(GridSweepConfig, vars(args), strict=False)
-        plans = plan_sweep(**asdict(settings), trial_fields=vars(args))
+        plans = plan_sweep(**asdict(settings), trial_fields=trial_flags(args))
     except ValueError as e:
         parser.error(str(e))
     return args, settings, plans
+
+
+def trial_flags(args) -> dict:
+    """The flags that are GridTrialConfig fields; the plan's fields are not flags (and
+    ``args.config`` is the shared ``--config FILE``, not a trial's configuration)."""
+    return {k: v for k, v in vars(args).items() if k not in PLAN_FIELDS}
 
 
 # --------------------------------------------------------------------------- Tuner
@@ -119,7 +125,7 @@ def run_sweep(args, plans: list[dict]):
 
     sweep.init_ray(args)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    trial = from_dict(GridTrialConfig, vars(args), strict=False)
+    trial = from_dict(GridTrialConfig, trial_flags(args), strict=False)
     fields = {k: v for k, v in asdict(trial).items() if k not in PLAN_FIELDS}
     space = {"plan": tune.grid_search(plans), **fields}
     return sweep.run_tuner(train_rl_gridworld, space, args,
