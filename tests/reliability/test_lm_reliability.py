@@ -24,10 +24,11 @@ from imm_ray.lm.trainer import CHECKPOINT_FILE, LMTrainer, load_checkpoint, reso
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_corpus(root: Path, train=" a b c a \n b c a b \n c a b c \n") -> Path:
+def write_corpus(root: Path, train=" a b c a \n b c a b \n c a b c \n",
+                 held_out=" a b \n c a \n") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for s in lmdata.SPLITS:
-        (root / f"ptb.{s}.txt").write_text(train if s == "train" else " a b \n c a \n")
+        (root / f"ptb.{s}.txt").write_text(train if s == "train" else held_out)
     return root
 
 
@@ -167,7 +168,9 @@ def test_gpu_trials_on_a_ray_without_gpus_fail_before_any_trial(tmp_path):
     pending forever; the sweep stops before fitting, naming the flag, and exits 2. (Inside
     a trial, device='cuda' without a visible GPU raises: tests/lm/test_lm_cuda.py and the
     trainer's device checks.)"""
-    data = write_corpus(tmp_path / "data", " a b c a \n b c a b \n" * 40)
+    # splits long enough for --quick's batches (checked before Ray since issue 22)
+    data = write_corpus(tmp_path / "data", " a b c a \n b c a b \n" * 500,
+                        held_out=" a b \n c a \n" * 40)
     cmd = [sys.executable, str(REPO / "sweeps" / "lm_ptb.py"), "--quick", "--models", "lstm",
            "--gpus-per-trial", "0.5", "--max-failures", "0", "--data-dir", str(data),
            "--cache-dir", str(tmp_path / "cache"), "--storage-path", str(tmp_path / "runs")]
