@@ -2,7 +2,7 @@
 
 ``from imm_ray import core`` gives the loss (pure PyTorch). The library builds on it
 (``restricted``, ``tabular``, ``lm``, ``rl``, ``sweep``, ``analysis``); the experiments
-(``imm_ray.experiments``) build on the library (docs/architecture.md).
+(``imm_ray/experiments/``) build on the library (docs/architecture.md).
 """
 
 import importlib

@@ -14,5 +14,5 @@ histories, the KN-bigram methods and one training run.
 
 The restricted model is :class:`imm_ray.restricted.kneser_ney.KneserNeyBigram`. The PTB
 sweep built on these (presets, grid, trainable, report) is
-:mod:`imm_ray.experiments.lm_ptb`; its page is docs/lm_ptb.md.
+``imm_ray/experiments/lm_ptb/``; its page is docs/lm_ptb.md.
 """

@@ -1,6 +1,6 @@
 """The exact restricted model of the logistic toy: ``Pbar(y | x)`` by Gauss-Hermite.
 
-The toy (docs/lambda_vs_n.md, 'The toy'; :mod:`imm_ray.experiments.lambda_vs_n.toy.data`) draws ``x
+The toy (docs/lambda_vs_n.md, 'The toy'; ``imm_ray/experiments/lambda_vs_n/toy/data.py``) draws ``x
 ~ N(0, 1)``, extra
 features ``xb_k = rho x + sqrt(1 - rho^2) e_k`` with ``e ~ N(0, I_d)``, and
 ``P(y = 1 | x, xb) = eps + (1 - 2 eps) sigmoid(w0 + w1 x + wb . xb)`` (``eps``: label

@@ -3,9 +3,9 @@
 Generic: nothing here knows an environment. The restricted model of the RL grid
 experiment (docs/rl_gridworld.md, 'Protocol') is the policy of an agent that sees only the
 grid column: a POMDP with the MountainGrid's dynamics (built by the grid plug-in,
-:func:`imm_ray.experiments.rl_gridworld.plugin.mountain_grid_pomdp`) whose belief over the hidden
-row is
-uniform. Solve it for alpha vectors (one per action) with the Fast Informed Bound (FIB),
+``mountain_grid_pomdp`` in ``imm_ray/experiments/rl_gridworld/plugin.py``) whose belief
+over the hidden row is uniform. Solve it for alpha vectors (one per action) with the Fast
+Informed Bound (FIB),
 then act on utilities ``u = b . alpha``::
 
     pomdp = mountain_grid_pomdp()                       # the environment you train on

@@ -9,7 +9,7 @@ importing registers them with Tune.
   induced-policy estimator (:mod:`imm_ray.rl.induced`), lambda, method.
 - :func:`~imm_ray.rl.settings.register_env_plugin`: how an environment supplies its own
   restricted policies, estimator and module (the grid world's is
-  :mod:`imm_ray.experiments.rl_gridworld.plugin`).
+  ``imm_ray/experiments/rl_gridworld/plugin.py``).
 
 After ``import imm_ray.rl``, ``tune.Tuner("IMMPG", param_space=config)`` works (also on
 workers).

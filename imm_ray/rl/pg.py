@@ -14,7 +14,7 @@ policy, so one algorithm trains ``num_envs_per_env_runner`` independent seeds::
     algo = config.build_algo(); algo.train()
 
 (The grid world's ``GridIMMPG`` adds its fast evaluation:
-:mod:`imm_ray.experiments.rl_gridworld.algorithms`.)
+``imm_ray/experiments/rl_gridworld/algorithms.py``.)
 """
 
 from __future__ import annotations

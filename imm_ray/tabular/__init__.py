@@ -1,7 +1,7 @@
 """IMM on classification tables: generic building blocks of the lambda-vs-n experiment.
 
 Nothing here knows the toy or one dataset; the toy
-(:mod:`imm_ray.experiments.lambda_vs_n.toy`) and real tables both plug into
+(``imm_ray/experiments/lambda_vs_n/toy/``) and real tables both plug into
 :mod:`imm_ray.tabular.trainer` through :class:`~imm_ray.tabular.trainer.CellData`.
 
 - :mod:`~imm_ray.tabular.data`: ``load_table`` (CSV / TSV / Parquet / DataFrame /

@@ -1,7 +1,7 @@
 """Batched trainer of one lambda-vs-n cell: every seed x ratio of one (method, n) at once.
 
 A cell's data (:class:`CellData`) is built by the toy
-(:mod:`imm_ray.experiments.lambda_vs_n.toy.trainer`) or by a
+(``imm_ray/experiments/lambda_vs_n/toy/trainer.py``) or by a
 table (:mod:`imm_ray.tabular.cell`); from there everything is shared: the models of all
 seeds x ratios are one batch (:func:`fit_models`: batched BFGS for the linear model, batched
 Adam for the MLP, in chunks bounded by memory), evaluated on each seed's validation and
