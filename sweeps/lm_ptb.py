@@ -53,13 +53,17 @@ def prepare_data(args) -> str:
 
 
 def check_trials(plan, data_path: str) -> None:
-    """Every trial's batch sizes against the prepared corpus, before Ray starts."""
+    """Every trial's batch sizes against the prepared corpus, and its largest tensor
+    against this machine's memory, before Ray starts."""
+    from imm_ray.checks import check_memory
     from imm_ray.lm import data as lmdata
 
     corpus = lmdata.load_corpus(data_path)
     try:
         for cfg in plan.trials:
             lmdata.check_batches(corpus, cfg)
+            for flag, nbytes in cfg.logits_bytes(len(corpus.vocab)).items():
+                check_memory(flag, nbytes, f"the logits it sets ({cfg.model}, {cfg.method})")
     except ValueError as e:
         sweep.fail(str(e))
 

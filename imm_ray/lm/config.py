@@ -150,6 +150,20 @@ class LMConfig:
             raise ValueError(f"tie_weights needs emb_size == hidden_size for the LSTM, got "
                              f"{self.emb_size} and {self.hidden_size}")
 
+    def logits_bytes(self, vocab_size: int) -> dict[str, float]:
+        """Bytes of the float32 logits a step allocates, by the flag that sets them (lower
+        bounds on memory, checked before Ray starts): ``--batch-size``, the training batch's
+        ``[B * T, V]``; ``--eval-batch-size``, the evaluation batch's ``[B_eval * T, V]``;
+        for IMM ``--ks``, the histories' ``[N, k', V]``, where ``N`` is ``imm_contexts`` (0:
+        every position, ``B * T``) and ``k'`` is ``k`` (``imm_chunk`` when serialized)."""
+        positions = self.batch_size * self.bptt
+        out = {"--batch-size": 4.0 * positions * vocab_size,
+               "--eval-batch-size": 4.0 * self.eval_batch_size * self.bptt * vocab_size}
+        if self.method == "imm":
+            contexts = min(self.imm_contexts or positions, positions)
+            out["--ks"] = 4.0 * contexts * (min(self.imm_chunk, self.k) or self.k) * vocab_size
+        return out
+
     def schedule(self) -> core.Schedule | None:
         """``imm_lambda_schedule`` as a ``core.make_schedule`` schedule, or None when unset."""
         from imm_ray import core  # torch: not needed to parse flags or print --help

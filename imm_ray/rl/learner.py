@@ -23,6 +23,11 @@ With ``config.imm(every=j)`` the term is added on every ``j``-th minibatch updat
 module only (counted by this learner from its build), at the same lambda: the RL twin of
 the LM trainer's ``imm_every``, a ``1/j`` share of the term's cost.
 
+Nothing non-finite passes silently: a NaN or inf in the batch's observations or rewards,
+in the main loss, the IMM term or any gradient raises
+:class:`imm_ray.core.NonFiniteLossError` (the trial fails and the sweep prints no summary),
+where RLlib would zero NaN gradients with a log warning and go on.
+
 The main loss is logged as ``loss/main``, all under the module id. Reduction over batch
 rows follows the main loss (the host's ``reduce_rows``): a masked mean for PPO, a sum over
 population members of per-member means for IMMPG. Rows outside the loss mask (PPO's
@@ -40,10 +45,29 @@ from ray.rllib.core.models.base import ENCODER_OUT
 from ray.rllib.utils.annotations import override
 from torch import Tensor
 
-from imm_ray.core import imm_loss, imm_loss_continuous, reverse_kd_loss
+from imm_ray.core import (
+    NonFiniteLossError,
+    assert_finite,
+    imm_loss,
+    imm_loss_continuous,
+    reverse_kd_loss,
+)
 from imm_ray.metrics import LOSS_IMM, LOSS_MAIN, LOSS_REVERSE_KD
 from imm_ray.rl.continuous import component_log_probs, is_continuous, to_module_units
 from imm_ray.rl.settings import check_imm_spaces
+
+DIVERGED = ("The batch's observations and rewards were finite (checked before the loss), "
+            "so the update itself diverged: lower the learning rate (lr) or the IMM weight.")
+"""Advice only where it is true: the inputs were checked first (data is named as data)."""
+
+
+def check_batch_finite(module_id: str, batch: dict) -> None:
+    """:class:`NonFiniteLossError` naming the column when the batch's float observations or
+    rewards hold a NaN/inf (from the environment or its wrappers, not the optimiser)."""
+    for column, what in ((Columns.OBS, "observations"), (Columns.REWARDS, "rewards")):
+        value = batch.get(column) if hasattr(batch, "get") else None
+        if torch.is_tensor(value) and value.is_floating_point():
+            assert_finite(value, f"{module_id}: the batch's {what} (from the environment)")
 
 
 def masked_mean(values: Tensor, batch: dict) -> Tensor:
@@ -163,8 +187,10 @@ class IMMLearner(TorchLearner):
 
     @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        check_batch_finite(module_id, batch)
         loss = super().compute_loss_for_module(
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        assert_finite(loss.detach(), f"{module_id}: {LOSS_MAIN}", DIVERGED)
         self.metrics.log_value((module_id, LOSS_MAIN), loss.detach(), window=1)
         setup = self.imm_setups[module_id]
         if setup.imm_lambda == 0 or not self.imm_due(module_id):
@@ -173,5 +199,21 @@ class IMMLearner(TorchLearner):
             extra, name = self.reverse_kd_term(module_id, batch, fwd_out), LOSS_REVERSE_KD
         else:
             extra, name = self.imm_term(module_id, batch), LOSS_IMM
+        assert_finite(extra.detach(), f"{module_id}: {name}", DIVERGED)
         self.metrics.log_value((module_id, name), extra.detach(), window=1)
         return loss + setup.imm_lambda * extra
+
+    @override(TorchLearner)
+    def postprocess_gradients_for_module(self, *, module_id, config=None,
+                                         module_gradients_dict):
+        """Stop on a NaN/inf gradient (RLlib would zero it and step on): one reduction
+        over all of the module's gradients, the exact per-tensor test only on failure."""
+        grads = [g for g in module_gradients_dict.values() if g is not None]
+        if grads and not bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all()):
+            bad = sum(not bool(torch.isfinite(g).all()) for g in grads)
+            if bad:
+                raise NonFiniteLossError(
+                    f"{module_id}: {bad} of {len(grads)} gradient tensors are not finite; "
+                    f"stopping instead of zeroing them. {DIVERGED}")
+        return super().postprocess_gradients_for_module(
+            module_id=module_id, config=config, module_gradients_dict=module_gradients_dict)

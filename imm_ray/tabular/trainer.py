@@ -120,6 +120,25 @@ def fit_models(model, train: TrainSet, method: str, ratios: Tensor, fit: FitConf
                        ("params", "loss", "grad_norm", "iterations", "converged")))
 
 
+def cell_bytes(method: str, n: int, seeds: int, num_ratios: int, num_features: int,
+               num_classes: int, build_floats: int = 0) -> float:
+    """A lower bound on the bytes one (method, n) cell allocates, for refusing a size that
+    cannot fit before Ray starts (it would die in the allocator inside every retry).
+
+    The larger of: building the seeds' data, ``build_floats`` float64 per training row
+    and seed at once (the toy's quadrature: ``2 x nodes``); the stacked training rows of
+    its ``M = seeds x ratios`` models (``none``: one ratio), design ``[M, n, P]``, ``Pbar``
+    ``[M, n, C]`` and labels ``[M, n]``; for the pair methods (``imm``, ``noising``) one
+    model's ``[n, n, C]`` pair logits (a chunk holds at least one model)::
+
+        8 * max(S * n * build_floats, M * n * (P + C + 1), [pair method] * n**2 * C)
+    """
+    models = seeds * (1 if method == "none" else num_ratios)
+    pairs = n * n * num_classes if method in PAIR_METHODS else 0
+    return 8.0 * max(seeds * n * build_floats, models * n * (num_features + num_classes + 1),
+                     pairs)
+
+
 def _fit_chunk(model, train: TrainSet, method: str, ratios: Tensor, fit: FitConfig) -> FitResult:
     objective = Objective(method, model, train.features, train.y, train.restricted_probs,
                           train.induced, ratios.to(torch.float64), fit.l2)

@@ -186,3 +186,65 @@ def test_an_induced_callable_that_is_not_an_estimator_fails_at_build_time(induce
         imm_lambda=0.1)
     with pytest.raises(ValueError, match=message):
         cfg.build_learner(env=gym.make("CartPole-v1"))
+
+
+def test_toy_sizes_that_cannot_fit_in_memory_are_refused_with_gb(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.parse_args(["--sizes", "10000000", "--storage-path", str(tmp_path / "runs")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: --sizes: the cells at n = 10000000 (100 seeds) need at least" in err
+    assert " GB, more than this machine's " in err
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+    cli.parse_args(["--sizes", "50", "--storage-path", str(tmp_path / "runs")])  # fits
+
+
+def test_cell_bytes_bounds_the_tensors_a_toy_cell_builds():
+    """The estimate is a lower bound on real allocations: each of its terms is a tensor
+    the cell holds (quadrature [S, n, nodes] float64, stacked rows, one model's pairs)."""
+    from imm_ray.experiments.lambda_vs_n.config import ToyConfig
+    from imm_ray.experiments.lambda_vs_n.toy.trainer import cell_data
+    from imm_ray.tabular.trainer import cell_bytes
+
+    cfg, n, seeds = ToyConfig(), 40, 3
+    data = cell_data(cfg, n, list(range(seeds)))
+    held = sum(t.numel() * t.element_size() for t in (
+        data.train.features, data.train.y, data.train.restricted_probs))
+    p, c = data.train.features.shape[-1], data.train.restricted_probs.shape[-1]
+    assert cell_bytes("none", n, seeds, 5, p, c) == held  # one ratio: the rows themselves
+    assert cell_bytes("imm", n, seeds, 5, p, c) == 5 * held  # seeds x ratios models
+    assert cell_bytes("imm", n, 1, 1, p, c) == 8 * n * n * c  # a model's pair logits
+    quad = cfg.problem().restricted(cfg.quadrature_nodes)
+    nodes = quad.nodes.numel()
+    assert cell_bytes("none", n, seeds, 1, p, c, 2 * nodes) == 2 * 8 * seeds * n * nodes
+
+
+def test_lm_ks_whose_logits_cannot_fit_are_refused_with_gb(tmp_path):
+    data = write_corpus(tmp_path / "data")
+    out = run_lm("--quick", "--methods", "imm", "--ks", "1000000000", "--train-fractions", 1,
+                 "--batch-size", 4, "--eval-batch-size", 2, "--data-dir", data,
+                 "--cache-dir", tmp_path / "cache", "--storage-path", tmp_path / "runs",
+                 cwd=tmp_path)
+    assert out.returncode == 2, out.stdout[-2000:]
+    assert "error: --ks: the logits it sets (lstm, imm) need at least" in out.stdout
+    assert " GB, more than this machine's " in out.stdout and "Traceback" not in out.stdout
+    assert not (tmp_path / "runs").exists()
+
+
+def test_lm_logits_bytes_is_the_size_of_the_imm_logits_a_step_builds(tmp_path, monkeypatch):
+    from imm_ray.lm import trainer as lm_trainer
+
+    path = lmdata.prepare_corpus(write_corpus(tmp_path / "data"), cache_dir=tmp_path / "c")
+
+    seen = []
+    real = core.imm_loss
+    monkeypatch.setattr(lm_trainer.core, "imm_loss",
+                        lambda logits, probs, **kw: seen.append(logits) or real(logits, probs,
+                                                                                 **kw))
+    cfg = LMConfig(data_path=str(path), method="imm", emb_size=8, hidden_size=8,
+                   batch_size=2, bptt=4, k=3, imm_length=5, imm_contexts=0, optimizer="adam")
+    tr = lm_trainer.LMTrainer(cfg)
+    tr.train_step(tr.rows[:, :4], tr.rows[:, 1:5], None)
+    (logits,) = seen
+    # every one of the B * T contexts ends a window in this corpus, so N = B * T
+    assert logits.numel() * logits.element_size() == cfg.logits_bytes(tr.vocab_size)["--ks"]

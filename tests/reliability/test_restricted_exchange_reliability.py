@@ -138,3 +138,39 @@ def test_the_sweep_evaluates_a_supplied_policy_and_stops_before_step_2(tmp_path)
     assert "restricted policy given (supplied): own return" in run.stdout
     assert "error: restricted policy given is no better than a uniform-random" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_resume_with_a_truncated_restricted_policy_is_an_error_line_exit_2(tmp_path):
+    path = uniform_policy(tmp_path)
+    argv = [sys.executable, str(SCRIPT), "--storage-path", str(tmp_path / "runs"),
+            "--name", "cut"]
+    first = subprocess.run([*argv, "--quick", "--seeds", "1", "--methods", "imm",
+                            "--budgets", "1", "--restricted-checkpoint", str(path)],
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    weights = path / "weights.safetensors"  # truncated: a full disk, a partial copy
+    weights.write_bytes(weights.read_bytes()[:40])
+    again = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2, again.stderr[-2000:]
+    assert "resume: with the original settings" in again.stdout
+    assert "error: --restricted-checkpoint: restricted policy" in again.stderr
+    assert "weights.safetensors is truncated or not a safetensors file" in again.stderr
+    assert "Traceback" not in again.stderr, again.stderr[-2000:]
+
+
+def test_a_damaged_step_1_policy_is_named_as_the_runs_own_with_what_to_do(tmp_path):
+    from imm_ray.experiments.rl_restricted_view.trainable import check_trial
+
+    path = uniform_policy(tmp_path)
+    trial = replace(ViewTrialConfig(), method="imm", restricted="late",
+                    restricted_paths=(f"late={path}",))
+    check_trial(trial)  # intact: passes
+    weights = path / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])
+    with pytest.raises(ValueError, match=r"^step 1's saved policy late: restricted policy "
+                                         r"'.*uniform': weights.safetensors is truncated.*"
+                                         r"start a new run \(without --resume\)"):
+        check_trial(trial)
+    with pytest.raises(ValueError, match=r"^--restricted-checkpoint: restricted policy"):
+        check_trial(replace(trial, restricted="given", restricted_paths=(f"given={path}",)))

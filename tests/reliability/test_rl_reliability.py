@@ -228,3 +228,86 @@ def test_estimators_work_as_documented_or_raise_valueerror(b, d, k, idx, kind):
     assert ctx.shape == (b, len(idx)) and w is None
     assert ext.shape == (b, min(k, b) if kind is NeighboursEstimator else k, d)
     assert torch.equal(ext[..., list(idx)], obs[:, None, list(idx)].expand(*ext.shape[:2], -1))
+
+
+# ---------------------------------------------------------- non-finite values in a trial
+
+
+def _pole_learner(lr: float = 3e-4):
+    from imm_ray.rl import restricted
+
+    def logits(x):  # [B, 2] pole angle and velocity -> [B, 2]
+        z = 5 * x[:, 0]
+        return torch.stack([-z, z], dim=-1)
+
+    pbar = restricted.from_module(logits, 2, input_shape=(2,), outputs="logits")
+    cfg = (IMMPPOConfig().environment("CartPole-v1").training(lr=lr)
+           .rl_module(model_config={"fcnet_hiddens": [8]})
+           .imm(restricted_view=views.select(2, 3), restricted_policy=pbar, induced="pool",
+                k=3, imm_lambda=0.5))
+    return cfg.build_learner(env=gym.make("CartPole-v1"))
+
+
+def _ppo_batch(module, obs):
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.evaluation.postprocessing import Postprocessing
+
+    n = len(obs)
+    with torch.no_grad():
+        dist = module.forward_train({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+    actions = torch.zeros(n, dtype=torch.long)
+    return {Columns.OBS: obs, Columns.ACTIONS: actions, Columns.ACTION_DIST_INPUTS: dist,
+            Columns.ACTION_LOGP: torch.log_softmax(dist, -1)[:, 0],
+            Postprocessing.ADVANTAGES: torch.ones(n), Postprocessing.VALUE_TARGETS: torch.ones(n)}
+
+
+def _loss(lrn, batch):
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    module = lrn.module[DEFAULT_MODULE_ID]
+    return lrn.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=lrn.config,
+                                       batch=batch, fwd_out=module.forward_train(batch))
+
+
+def test_a_nan_observation_fails_the_update_naming_the_data_without_lr_advice():
+    from imm_ray.core import NonFiniteLossError
+
+    lrn = _pole_learner()
+    module = lrn.module["default_policy"]
+    obs = torch.randn(6, 4)
+    batch = _ppo_batch(module, obs)
+    assert torch.isfinite(_loss(lrn, batch))  # finite data: a finite loss
+    batch["obs"] = obs.clone().index_fill_(0, torch.tensor([2]), float("nan"))  # Columns.OBS
+    with pytest.raises(NonFiniteLossError, match="the batch's observations") as exc:
+        _loss(lrn, batch)
+    assert "learning rate" not in str(exc.value)
+
+
+def test_diverged_weights_fail_the_update_with_lr_advice():
+    from imm_ray.core import NonFiniteLossError
+
+    lrn = _pole_learner()
+    module = lrn.module["default_policy"]
+    batch = _ppo_batch(module, torch.randn(6, 4))
+    with torch.no_grad():  # what an exploding update leaves behind
+        for p in module.parameters():
+            p.fill_(float("inf"))
+    with pytest.raises(NonFiniteLossError, match=r"loss/main is not finite.*lower the "
+                                                 r"learning rate"):
+        _loss(lrn, batch)
+
+
+def test_a_nan_gradient_stops_the_update_instead_of_being_zeroed():
+    from imm_ray.core import NonFiniteLossError
+
+    lrn = _pole_learner()
+    params = dict(lrn._params)  # RLlib's flat param-ref -> tensor map, as it passes them
+    grads = {ref: torch.ones_like(p) for ref, p in params.items()}
+    out = lrn.postprocess_gradients_for_module(module_id="default_policy",
+                                               config=lrn.config, module_gradients_dict=grads)
+    assert set(out) == set(grads)  # finite gradients pass through (RLlib's clipping)
+    ref = next(iter(grads))
+    grads[ref] = grads[ref].clone().fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"1 of \d+ gradient tensors are not finite"):
+        lrn.postprocess_gradients_for_module(module_id="default_policy", config=lrn.config,
+                                             module_gradients_dict=grads)

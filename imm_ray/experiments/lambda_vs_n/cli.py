@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 
 from imm_ray import sweep
+from imm_ray.checks import check_memory
 from imm_ray.config import add_dataclass_args, from_dict
 from imm_ray.experiments.lambda_vs_n.config import (
     METHODS,
@@ -117,4 +118,20 @@ def resolve(args: argparse.Namespace) -> Run:
     for method in sweep.methods:  # every trial's config, as the trial will resolve it
         for n in sizes:
             CellConfig(method, n, sweep.seeds, sweep.ratios, fit, toy, tab, sha)
+    check_cell_memory(sweep, toy, None if tab is None else table)
     return Run(sweep, fit, toy, tab, sha)
+
+
+def check_cell_memory(sweep: LambdaSweepConfig, toy: ToyConfig | None, table) -> None:
+    """Refuse (ValueError naming ``--sizes``, with the figure in GB) a grid whose largest
+    cell cannot fit in this machine's memory, before Ray starts."""
+    from imm_ray.tabular.trainer import cell_bytes
+
+    if toy is not None:  # design (1, x, xb); Pbar integrates over quadrature nodes
+        features, classes, build = len(toy.weights), 2, 2 * toy.quadrature_nodes
+    else:  # a lower bound: one design column per table column, plus the intercept
+        features, classes, build = 1 + len(table.columns), table.num_classes, 0
+    for n in sweep.sizes:
+        need = max(cell_bytes(m, n, sweep.seeds, len(sweep.ratios), features, classes, build)
+                   for m in sweep.methods)
+        check_memory("--sizes", need, f"the cells at n = {n} ({sweep.seeds} seeds)")

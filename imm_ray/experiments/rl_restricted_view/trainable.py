@@ -159,8 +159,11 @@ def check_against_env(trial: ViewTrialConfig) -> None:
         try:
             check_restricted_setup(restricted_policy(trial, label), view,
                                    env.observation_space, env.action_space)
-        except ValueError as e:
-            raise ValueError(f"--restricted-checkpoint ({label}): {e}") from e
+        except ValueError as e:  # 'given' is the user's flag; the others step 1's cache
+            if label == "given":
+                raise ValueError(f"--restricted-checkpoint: {e}") from e
+            raise ValueError(f"step 1's saved policy {label}: {e}; finished trials used it: "
+                             "restore the file, or start a new run (without --resume)") from e
 
 
 def paths_of(trial: ViewTrialConfig) -> dict[str, str]:
