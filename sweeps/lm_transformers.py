@@ -33,16 +33,17 @@ from __future__ import annotations
 import sys
 
 from imm_ray import sweep
-from imm_ray.experiments.lm_transformers import plots, report
 from imm_ray.experiments.lm_transformers.cli import parse_args, trial_dicts
-from imm_ray.experiments.lm_transformers.data import bigram_ppls, prepare
-from imm_ray.experiments.lm_transformers.trainable import ROW_FIELDS, train_lm_transformers
-from imm_ray.lm.hf.ray_train import check_workers
 from imm_ray.sweep.run import fail
+
+# torch, transformers and Ray are imported where used, after the flags are parsed: --help
+# and a bad flag answer in a fraction of a second.
 
 
 def prepare_data(args):
     """Tokenizer, token streams and bigram, once, before Ray (cached by content hash)."""
+    from imm_ray.experiments.lm_transformers.data import prepare
+
     prepared = prepare(args.corpus, args.tokenizer, args.model, args.block_size,
                        args.cache_dir)
     print(f"data: {prepared.corpus_path} (vocabulary {prepared.vocab_size}; bigram test ppl "
@@ -53,6 +54,9 @@ def prepare_data(args):
 def run(args, trials, prepared):
     """The Tuner: one trial per grid point; each trial one Trainer run."""
     from ray import tune
+
+    from imm_ray.experiments.lm_transformers.trainable import train_lm_transformers
+    from imm_ray.lm.hf.ray_train import check_workers
 
     sweep.init_ray(args)
     if args.num_workers:  # all of a trial's workers must fit on the cluster
@@ -71,6 +75,10 @@ def main(argv=None) -> int:
     prepared = prepare_data(args)                               # 2. data, once
     print(f"{len(trials)} trials")
     grid = run(args, trials, prepared)                          # 3. Tuner
+    from imm_ray.experiments.lm_transformers import plots, report
+    from imm_ray.experiments.lm_transformers.data import bigram_ppls
+    from imm_ray.experiments.lm_transformers.trainable import ROW_FIELDS
+
     rows = sweep.finished_rows(grid, args, ROW_FIELDS,          # 4. one row per trial
                                ["train_fraction", "method", "estimator", "imm_lambda", "seed"])
     out = sweep.output_dir(args)

@@ -47,7 +47,6 @@ from dataclasses import asdict, dataclass
 
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.experiments.rl_gridworld import report as grid_report
 from imm_ray.experiments.rl_gridworld.trainable import (
     CONFIGS,
     PLAN_FIELDS,
@@ -137,6 +136,8 @@ def run_sweep(args, plans: list[dict]):
 
 def main(argv=None) -> int:
     args, settings, plans = parse_args(argv)          # 1. config, every trial checked
+    from imm_ray.experiments.rl_gridworld import report as grid_report  # torch, pandas
+
     result_grid = run_sweep(args, plans)           # 2. Tuner: a trial per (config, group)
     rows = sweep.finished_rows(                 # 3. one row per (config, epochs, seed)
         result_grid, args, ROW_FIELDS, ["config", "epochs", "seed"])

@@ -26,6 +26,7 @@ One idea per module:
 - :mod:`~imm_ray.sweep.run`: the Tuner (new or restored), interruption and failed trials.
 - :mod:`~imm_ray.sweep.console`: the quiet console (one progress line) and ``--verbose``.
 - :mod:`~imm_ray.sweep.trial`: what a trial calls (report, rows, its torch device).
+- :mod:`~imm_ray.sweep.progress_board`: a trial's progress inside itself, on the progress line.
 - :mod:`~imm_ray.sweep.outputs`: where results go and the lines a sweep ends with.
 - :mod:`~imm_ray.sweep.callbacks`: the Tune callbacks (progress line, node ids, Ctrl-C).
 """
@@ -43,6 +44,7 @@ from imm_ray.sweep.flags import (
     validate_common,
 )
 from imm_ray.sweep.outputs import output_dir, print_outputs, shutdown_ray_quietly
+from imm_ray.sweep.progress_board import progress
 from imm_ray.sweep.ray_start import (
     LOOPBACK,
     init_ray,
@@ -74,7 +76,7 @@ __all__ = [
     "check_feasible", "check_name", "check_storage_path", "describe_error",
     "experiment_uri", "explicit_dests", "fail", "local_path", "init_ray", "is_uri",
     "local_ray_on_loopback",
-    "output_dir", "parse_sweep_args", "print_outputs", "probe_address", "report",
+    "output_dir", "parse_sweep_args", "print_outputs", "probe_address", "progress", "report",
     "reserve_experiment", "resolve_name", "resume_command", "run_tuner", "save_sweep_args",
     "shutdown_ray_quietly", "start_local_ray", "sweep_parser", "trial_device",
     "finished_rows", "trial_errors", "trial_resources", "use_original_settings", "validate_common",

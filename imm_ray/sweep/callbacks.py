@@ -54,20 +54,49 @@ class ProgressCallback(Callback):
     Ctrl-C stopped is TERMINATED too, but not done) or errored for good; ``errored``
     counts trials that failed at least once, retried ones included. The bar's total is Tune's
     number of samples (grid points x ``num_samples``) once known, else the trials seen.
-    Off unless :data:`QUIET_ENV` is set. In a non-terminal (a log file) it redraws at
-    most every 30 s, so a long sweep's log stays short.
+    Running trials that publish their own progress (:func:`imm_ray.sweep.progress`) show
+    it beside the count (``2 running (fits 40/130, steps 800/2500)``), read from the
+    progress board every :data:`POLL_SECONDS`. Off unless :data:`QUIET_ENV` is set. In a
+    non-terminal (a log file) it redraws at most every 30 s, so a long sweep's log stays
+    short.
     """
 
     def __init__(self, total: int | None = None):
         self.total = total
         self._bar = None
+        self._board = None
+        self._inside = ("", 0.0)  # (text, monotonic time it was read)
 
-    def __getstate__(self):  # pickled into tuner.pkl: no live bar
-        return {"total": self.total, "_bar": None}
+    def __getstate__(self):  # pickled into tuner.pkl: no live bar, no actor handle
+        return {"total": self.total, "_bar": None, "_board": None, "_inside": ("", 0.0)}
 
     def setup(self, total_num_samples: int | None = None, **info):
         if total_num_samples and total_num_samples < sys.maxsize:
             self.total = int(total_num_samples)
+        if os.environ.get(QUIET_ENV):
+            from imm_ray.sweep.progress_board import create_board
+
+            self._board = create_board()
+
+    def _inside_trials(self, running: list[str]) -> str:
+        """What the running trials published, polled at most every POLL_SECONDS (a read
+        that does not answer within a second keeps the last text)."""
+        import time
+
+        text, when = self._inside
+        if self._board is None or time.monotonic() - when < POLL_SECONDS:
+            return text
+        import ray
+
+        from imm_ray.sweep.progress_board import describe
+
+        try:
+            states = ray.get(self._board.get.remote(), timeout=1.0)
+            text = describe(states, running)
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+            pass
+        self._inside = (text, time.monotonic())
+        return text
 
     def _ensure_bar(self):
         if self._bar is None and os.environ.get(QUIET_ENV):
@@ -89,7 +118,9 @@ class ProgressCallback(Callback):
         done = sum(trial_finished(t) or t.status == "ERROR" for t in trials)
         errored = sum(t.status == "ERROR" or trial_failures(t) > 0 for t in trials)
         bar.total = max(self.total or 0, len(trials))
-        bar.set_postfix_str(f"{status.count('RUNNING')} running, {errored} errored",
+        inside = self._inside_trials([t.trial_id for t in trials if t.status == "RUNNING"])
+        inside = f" ({inside})" if inside else ""
+        bar.set_postfix_str(f"{status.count('RUNNING')} running{inside}, {errored} errored",
                             refresh=False)
         bar.update(done - bar.n)
 
@@ -100,6 +131,9 @@ class ProgressCallback(Callback):
             self._bar = None
             _BARS.pop(id(self), None)
 
+
+POLL_SECONDS = 3.0
+"""How often the progress line reads what running trials published."""
 
 _BARS: dict = {}
 """Live progress bars, so that a second Ctrl-C (Tune's callbacks never end) can close

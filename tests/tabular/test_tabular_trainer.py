@@ -19,6 +19,7 @@ from imm_ray.tabular.trainer import (
     evaluate,
     evaluate_interpolate,
     fit_models,
+    reporting_fits,
 )
 
 FIT = FitConfig()
@@ -217,8 +218,13 @@ def test_fit_reaches_the_stationary_point_and_chunks_do_not_matter():
     w = whole.params.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(obj(w, torch.arange(4)).sum(), w)
     assert g.norm(dim=-1).max() < 1e-6
-    chunked = fit_models(model, ts, "imm", ratio, FitConfig(l2=0.01, max_pairs=81))  # 1 a chunk
+    seen = []
+    with reporting_fits(lambda fitted, total: seen.append((fitted, total))):
+        chunked = fit_models(model, ts, "imm", ratio, FitConfig(l2=0.01, max_pairs=81))  # 1/chunk
     assert torch.allclose(whole.params, chunked.params, atol=1e-9, rtol=0)
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]  # a trial's progress: fits done
+    fit_models(model, ts, "imm", ratio, fit)
+    assert len(seen) == 4  # outside the block nothing is reported
 
 
 def test_bfgs_solves_independent_quadratics_exactly_and_adam_is_per_model():

@@ -25,6 +25,7 @@ from imm_ray.experiments.lambda_vs_n.toy.trainer import train_cell as train_toy_
 from imm_ray.tabular.cell import train_table_cell
 from imm_ray.tabular.config import TabularConfig
 from imm_ray.tabular.data import Table, fingerprint, load_table
+from imm_ray.tabular.trainer import reporting_fits
 
 
 def train_lambda_cell(config: dict) -> None:
@@ -35,7 +36,8 @@ def train_lambda_cell(config: dict) -> None:
         return  # finished (and reported) before the sweep was interrupted
     cell = cell_config(config)
     start = time.process_time()
-    rows, stats = run_cell(cell)
+    with reporting_fits(lambda fitted, total: sweep.progress(fitted, total, "fits")):
+        rows, stats = run_cell(cell)
     stats["cpu_seconds"] = time.process_time() - start
     sweep.report(cell_summary(rows, stats, cell.method), rows=rows, resolved=cell)
 

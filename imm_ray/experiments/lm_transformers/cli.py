@@ -9,10 +9,13 @@ from dataclasses import asdict, dataclass, fields
 
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.experiments.lm_transformers.config import Grid, TrialConfig
-from imm_ray.experiments.lm_transformers.data import check_tokenizer_spec
-from imm_ray.lm.data import default_cache_dir, default_data_dir
-from imm_ray.lm.hf.corpus import split_files
+from imm_ray.experiments.lm_transformers.config import (
+    BUILTIN_TOKENIZER,
+    Grid,
+    TrialConfig,
+    check_tokenizer_spec,
+)
+from imm_ray.lm.hf.configs import BUILTIN
 
 EXPERIMENT = "lm_transformers"
 AXES = ("method", "induced", "imm_lambda", "train_fraction", "seed")
@@ -22,8 +25,9 @@ PREPARED = ("corpus_path", "restricted_path")
 @dataclass
 class Options:
     tokenizer: str = ""
-    """'' (the model's own), train-bpe:N / train-wordlevel:N (trained on the training
-    split), or a tokenizer folder."""
+    """'' (the model's own; a built-in config's own is train-bpe:8000, said when used),
+    train-bpe:N / train-wordlevel:N (trained on the training split), or a tokenizer
+    folder."""
     corpus: str = ""
     """Folder of text files (splits found by name), or one file ('' = PTB)."""
     block_size: int = 128
@@ -66,14 +70,13 @@ def parse_args(description: str, argv=None):
 
 
 def check(args) -> list[TrialConfig]:
-    """Every check on the flags; returns every grid point's TrialConfig."""
-    args.corpus = args.corpus or str(default_data_dir())
-    args.cache_dir = args.cache_dir or str(default_cache_dir())
+    """Every check on the flags; returns every grid point's TrialConfig. The flags' own
+    checks come first (no torch); the corpus and TrainingArguments after them."""
+    if not args.tokenizer and args.model in BUILTIN:  # printed: never a silent choice
+        args.tokenizer = BUILTIN_TOKENIZER
+        print(f"tokenizer: {BUILTIN_TOKENIZER} (the built-in config {args.model}'s own: a "
+              "byte-level BPE trained on the corpus's training split)")
     check_tokenizer_spec(args.tokenizer, args.model)
-    files = split_files(args.corpus)  # ValueError naming the source
-    missing = [str(p) for ps in files.values() for p in ps if not p.is_file()]
-    if missing:
-        raise ValueError(f"--corpus: files not found: {missing}")
     if args.block_size < 2:
         raise ValueError(f"--block-size must be >= 2, got {args.block_size}")
     grid = from_dict(Grid, {f.name: getattr(args, f.name) for f in fields(Grid)})
@@ -83,6 +86,15 @@ def check(args) -> list[TrialConfig]:
     if args.num_workers and args.gpus_per_trial:
         raise ValueError("--gpus-per-trial: with --num-workers >= 1 the GPUs go to the Ray "
                          "Train workers; use --gpus-per-worker")
+    from imm_ray.lm.data import default_cache_dir, default_data_dir  # torch
+    from imm_ray.lm.hf.corpus import split_files
+
+    args.corpus = args.corpus or str(default_data_dir())
+    args.cache_dir = args.cache_dir or str(default_cache_dir())
+    files = split_files(args.corpus)  # ValueError naming the source
+    missing = [str(p) for ps in files.values() for p in ps if not p.is_file()]
+    if missing:
+        raise ValueError(f"--corpus: files not found: {missing}")
     check_training_args(trials[0])
     return trials
 

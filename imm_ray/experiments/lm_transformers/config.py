@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 from imm_ray.config import check_number
 from imm_ray.lm.hf import ESTIMATORS, METHODS, TrainerSettings
+from imm_ray.lm.hf.configs import BUILTIN
 
 
 @dataclass
@@ -149,3 +150,21 @@ class Grid:
                     else:
                         out.append({**base, "imm_lambda": 0.0})
         return out
+
+
+TRAIN_PREFIX = ("train-bpe:", "train-wordlevel:")
+"""``--tokenizer`` values that train one on the corpus (``train-bpe:N``)."""
+BUILTIN_TOKENIZER = "train-bpe:8000"
+"""The tokenizer of a built-in config (it has none of its own): ``--tokenizer ''``."""
+
+
+def check_tokenizer_spec(spec: str, model: str) -> None:
+    """``--tokenizer``: '' (the model's), ``train-bpe:N``, ``train-wordlevel:N`` or a folder."""
+    if spec.startswith(TRAIN_PREFIX):
+        n = spec.split(":", 1)[1]
+        if not n.isdigit() or int(n) < (300 if "bpe" in spec else 3):
+            raise ValueError(f"--tokenizer {spec!r}: the vocabulary size after ':' must be an "
+                             "integer (>= 300 for BPE)")
+    elif not spec and model in BUILTIN:
+        raise ValueError(f"--tokenizer: the built-in config {model!r} has no tokenizer of its "
+                         f"own; pass --tokenizer {BUILTIN_TOKENIZER} (or a tokenizer folder)")

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from imm_ray.experiments.lm_transformers.config import TRAIN_PREFIX
 from imm_ray.lm.hf import bigram, text_corpus, train_tokenizer
-from imm_ray.lm.hf.configs import BUILTIN
 from imm_ray.lm.hf.corpus import TextCorpus, split_files
 from imm_ray.restricted.kneser_ney import KneserNeyBigram
 
 VERSION = "1"
-TRAIN_PREFIX = ("train-bpe:", "train-wordlevel:")
 
 
 @dataclass
@@ -29,18 +28,6 @@ class Prepared:
     vocab_size: int
     bigram_valid_ppl: float
     bigram_test_ppl: float
-
-
-def check_tokenizer_spec(spec: str, model: str) -> None:
-    """``--tokenizer``: '' (the model's), ``train-bpe:N``, ``train-wordlevel:N`` or a folder."""
-    if spec.startswith(TRAIN_PREFIX):
-        n = spec.split(":", 1)[1]
-        if not n.isdigit() or int(n) < (300 if "bpe" in spec else 3):
-            raise ValueError(f"--tokenizer {spec!r}: the vocabulary size after ':' must be an "
-                             "integer (>= 300 for BPE)")
-    elif not spec and model in BUILTIN:
-        raise ValueError(f"--tokenizer: the built-in config {model!r} has no tokenizer of its "
-                         "own; pass --tokenizer train-bpe:8000 (or a tokenizer folder)")
 
 
 def cache_key(files: dict, spec: str, model: str, block_size: int) -> str:

@@ -28,12 +28,26 @@ def run_in_process(cfg: TrialConfig, n_positions: int) -> dict:
 
     torch.set_num_threads(cfg.threads)
     with tempfile.TemporaryDirectory() as out:
-        trainer, corpus = make_trainer(cfg.run_config(n_positions), out)
+        trainer, corpus = make_trainer(cfg.run_config(n_positions), out, [progress_callback()])
         result = trainer.train()
         means = log_means(trainer.state.log_history)
         return {**final_metrics(trainer, corpus), **means, "steps": trainer.state.global_step,
                 "train_loss": result.training_loss,
                 M.N_TRAIN_TOKENS: float(len(trainer.train_dataset) * corpus.block_size)}
+
+
+def progress_callback():
+    """A ``TrainerCallback`` publishing ``steps done/max`` on the sweep's progress line
+    (:func:`imm_ray.sweep.progress`; a no-op outside a sweep)."""
+    from transformers import TrainerCallback
+
+    from imm_ray import sweep
+
+    class StepProgress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            sweep.progress(state.global_step, state.max_steps, "steps")
+
+    return StepProgress()
 
 
 def log_means(history: list[dict]) -> dict:

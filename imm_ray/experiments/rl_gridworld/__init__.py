@@ -1,8 +1,11 @@
 """The paper's grid world: MountainGrid-v0 with a POMDP restricted policy
 (docs/rl_gridworld.md; ``sweeps/rl_gridworld.py``).
 
-Importing it registers ``MountainGrid-v0`` with gymnasium and Tune, the grid's plug-in with
-:func:`imm_ray.rl.settings.register_env_plugin`, and ``GridIMMPG`` / ``GridIMMPPO`` with Tune.
+Its names load on first use (PEP 562), so that the sweep's ``--help`` and a report need
+neither torch nor RLlib: ``GridIMMPG(Config)`` / ``GridIMMPPO(Config)`` import the
+algorithms, which register them with Tune, and the grid's plug-in (``MountainGrid-v0``
+with gymnasium and Tune, :func:`imm_ray.rl.settings.register_env_plugin`); ``GRID_ENV``
+and ``make_mountain_grid`` import the plug-in.
 
 - :mod:`~imm_ray.experiments.rl_gridworld.plugin`: the POMDP builder, restricted policies,
   the enumerated estimator, the env creator.
@@ -12,24 +15,17 @@ Importing it registers ``MountainGrid-v0`` with gymnasium and Tune, the grid's p
 - :mod:`~imm_ray.experiments.rl_gridworld.presets`, ``trainable``, ``report``: the sweep.
 """
 
-from ray import tune
+import importlib
 
-from imm_ray.experiments.rl_gridworld.algorithms import (
-    GridIMMPG,
-    GridIMMPGConfig,
-    GridIMMPPO,
-    GridIMMPPOConfig,
-)
-from imm_ray.experiments.rl_gridworld.plugin import GRID_ENV, make_mountain_grid
-from imm_ray.rl.registry import keep_registered
+_LAZY = {"GridIMMPG": "algorithms", "GridIMMPGConfig": "algorithms",
+         "GridIMMPPO": "algorithms", "GridIMMPPOConfig": "algorithms",
+         "GRID_ENV": "plugin", "make_mountain_grid": "plugin"}
 
 
-def _register_algorithms() -> None:
-    tune.register_trainable("GridIMMPG", GridIMMPG)
-    tune.register_trainable("GridIMMPPO", GridIMMPPO)
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-keep_registered(_register_algorithms)
-
-__all__ = ["GRID_ENV", "GridIMMPG", "GridIMMPGConfig", "GridIMMPPO", "GridIMMPPOConfig",
-           "make_mountain_grid"]
+__all__ = sorted(_LAZY)

@@ -12,9 +12,12 @@ user would add their own environment's evaluation::
 
 from __future__ import annotations
 
+from ray import tune
+
 from imm_ray.experiments.rl_gridworld.evaluation import GridEvaluation, GridEvaluationConfig
 from imm_ray.rl.pg import IMMPG, IMMPGConfig
 from imm_ray.rl.ppo import IMMPPO, IMMPPOConfig
+from imm_ray.rl.registry import keep_registered
 
 
 class GridIMMPGConfig(GridEvaluationConfig, IMMPGConfig):
@@ -45,3 +48,11 @@ class GridIMMPPO(GridEvaluation, IMMPPO):
     @classmethod
     def get_default_config(cls) -> GridIMMPPOConfig:
         return GridIMMPPOConfig()
+
+
+def _register_algorithms() -> None:
+    tune.register_trainable("GridIMMPG", GridIMMPG)
+    tune.register_trainable("GridIMMPPO", GridIMMPPO)
+
+
+keep_registered(_register_algorithms)  # importing this module registers them with Tune

@@ -1,6 +1,6 @@
 """The MountainGrid plug-in: everything the generic RL code does not know about the grid.
 
-Importing it (``import imm_ray.experiments.rl_gridworld`` does) registers ``MountainGrid-v0`` with
+Importing it (the grid's algorithms and ``GRID_ENV`` do) registers ``MountainGrid-v0`` with
 Tune and its
 :class:`GridPlugin` with :func:`imm_ray.rl.settings.register_env_plugin`, which supplies:
 

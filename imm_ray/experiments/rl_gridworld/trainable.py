@@ -23,8 +23,6 @@ from pathlib import Path
 from imm_ray import metrics as M
 from imm_ray import sweep
 from imm_ray.config import from_dict, require_unique
-from imm_ray.core import lambda_from_ratio, make_schedule
-from imm_ray.rl.logdir import build_algo
 
 CONFIGS = ("none", "imm_argmax", "imm_softmax_t1", "imm_softmax_t05", "interpolate")
 """Configurations: no IMM; IMM with the Bayes-optimal POMDP policy; IMM with
@@ -84,6 +82,8 @@ class GridTrialConfig:
 def load_schedule(spec: str):
     """A core schedule from a preset name or a ``--lambda-search`` JSON file; its numbers
     must be finite (a NaN slope or an infinite intercept is refused, not clipped)."""
+    from imm_ray.core import make_schedule  # torch: imported when used, not for --help
+
     if not spec.endswith(".json"):
         return make_schedule(spec)
     path = Path(spec)
@@ -220,6 +220,8 @@ def restricted_spec(trial: GridTrialConfig):
 
 def train_lambda(trial: GridTrialConfig) -> float:
     """The IMM weight a trial trains with: ``r / (1 - r)`` for IMM configurations, else 0."""
+    from imm_ray.core import lambda_from_ratio
+
     return lambda_from_ratio(trial.train_ratio) if trial.config.startswith("imm_") else 0.0
 
 
@@ -247,6 +249,8 @@ def train_rl_gridworld(config: dict) -> None:
     """One (configuration, lambda group): train, evaluate at the group's sizes, report."""
     import torch
     from ray import tune
+
+    from imm_ray.rl.logdir import build_algo  # RLlib: imported in the trial, not for --help
 
     torch.set_num_threads(1)
     trial = resolve_trial(config)

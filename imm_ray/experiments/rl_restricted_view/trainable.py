@@ -27,7 +27,6 @@ from imm_ray import metrics as M
 from imm_ray import sweep
 from imm_ray.checks import check_memory
 from imm_ray.config import from_dict
-from imm_ray.rl.logdir import build_algo
 
 TRAINED = ("none", "imm", "reverse_kd")
 """Methods a trial trains; ``interpolate`` is evaluated from the ``none`` trials."""
@@ -235,6 +234,8 @@ def train_view(config: dict) -> None:
     at every budget, report once per iteration, rows and resolved config at the end."""
     import torch
     from ray import tune
+
+    from imm_ray.rl.logdir import build_algo  # RLlib: imported in the trial, not for --help
 
     torch.set_num_threads(1)
     trial = resolve_trial(config)

@@ -16,7 +16,7 @@ The page is docs/lm_transformers.md.
 
 _HOMES = {"METHODS": "checks", "TrainerSettings": "checks", "BUILTIN": "configs",
           "build_model": "configs", "BlockDataset": "corpus", "TextCorpus": "corpus",
-          "text_corpus": "corpus", "ESTIMATORS": "induced", "bigram": "restricted",
+          "text_corpus": "corpus", "ESTIMATORS": "checks", "bigram": "restricted",
           "train_tokenizer": "tokenizer", "IMMTrainer": "trainer"}
 
 

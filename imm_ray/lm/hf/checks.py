@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from imm_ray.core import check_real
-from imm_ray.lm.hf.induced import ESTIMATORS
-from imm_ray.lm.hf.restricted import check_vocab
+from imm_ray.checks import check_real  # torch-free: the sweep's --help imports this module
 
 METHODS = ("none", "imm", "reverse_kd", "noising")
+ESTIMATORS = ("sampled", "in_batch")
+"""Induced-model estimators (imm_ray.lm.hf.induced)."""
 
 
 @dataclass
@@ -74,6 +74,8 @@ def check_model(model, s: TrainerSettings, train_dataset, tokenizer, restricted)
     vocab = model.get_output_embeddings().weight.shape[0]
     tok_vocab = len(tokenizer) if tokenizer is not None else getattr(train_dataset, "vocab_size",
                                                                      None)
+    from imm_ray.lm.hf.restricted import check_vocab
+
     check_vocab(vocab, tok_vocab, restricted)
     max_pos = max_positions(model.config)
     block = getattr(train_dataset, "block_size", None)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-ESTIMATORS = ("sampled", "in_batch")
+from imm_ray.lm.hf.checks import ESTIMATORS  # noqa: F401 (defined torch-free there)
 
 
 def choose_positions(valid: Tensor, m: int, generator: torch.Generator | None) -> Tensor:
