@@ -23,9 +23,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SWEEPS = ("lambda_vs_n", "lm_ptb", "rl_restricted_view", "rl_gridworld")
+SWEEPS = ("lambda_vs_n", "lm_ptb", "rl_restricted_view", "rl_gridworld", "lm_transformers",
+          "lm_finetune")
 BAD_FLAG = {"lambda_vs_n": ["--seeds", "0"], "lm_ptb": ["--methods", "kd"],
-            "rl_restricted_view": ["--seeds", "0"], "rl_gridworld": ["--configs", "x"]}
+            "rl_restricted_view": ["--seeds", "0"], "rl_gridworld": ["--configs", "x"],
+            "lm_transformers": ["--methods", "kd"], "lm_finetune": ["--methods", "kd"]}
 """A value each sweep refuses (exit 2) before Ray starts."""
 
 
