@@ -364,12 +364,13 @@ def save(policy, path, *, view=None):
                          f"{view!r}")
     module = getattr(policy, "module", policy)
     space = getattr(module, "action_space", None)
-    if space is not None and not isinstance(space, gym.spaces.Discrete):
+    bounds = _gaussian_bounds(module, space) if isinstance(space, gym.spaces.Box) else None
+    if space is not None and bounds is None and not isinstance(space, gym.spaces.Discrete):
         raise ValueError(f"restricted.save: the exchange format holds policies with Discrete "
-                         f"actions; this one acts in {space} (keep its RLlib checkpoint and "
-                         "load it with from_checkpoint(path, trust_pickle=True))")
+                         f"or Box actions; this one acts in {space}")
     if isinstance(module, torch.nn.Module) and hasattr(module, "observation_space"):
-        shape, actions = module.observation_space.shape, module.action_space.n
+        shape = module.observation_space.shape
+        actions = space.shape[0] if bounds is not None else space.n
     else:
         shape, actions = getattr(policy, "input_shape", None), getattr(policy, "num_classes", 0)
     if shape is None or len(shape) != 1:
@@ -377,13 +378,35 @@ def save(policy, path, *, view=None):
                          f"known input_shape, got input_shape {shape}")
     spec_view = None if view is None else {"select": list(view.indices)}
     return save_policy(policy, path, input_shape=tuple(shape), num_actions=int(actions),
-                       view_spec=spec_view)
+                       view_spec=spec_view, bounds=bounds)
 
 
-def load(path) -> SavedPolicy:
+def _gaussian_bounds(module, space: gym.spaces.Box) -> tuple[list, list]:
+    """A Box RLModule's bounds for the spec (``None`` for infinite), after checking it is
+    what the Gaussian format holds: flat actions and RLlib's ``TorchDiagGaussian``."""
+    from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
+
+    if len(space.shape) != 1:
+        raise ValueError(f"restricted.save: Box actions must be flat [d], got {space}")
+    get_cls = getattr(module, "get_inference_action_dist_cls", None)
+    cls = get_cls() if get_cls is not None else None
+    if cls is not TorchDiagGaussian:
+        raise ValueError(f"restricted.save: a Box-action policy is saved as a diagonal "
+                         f"Gaussian (RLlib's TorchDiagGaussian); this module's action "
+                         f"distribution is {getattr(cls, '__name__', cls)}")
+    return ([None if not np.isfinite(v) else float(v) for v in space.low],
+            [None if not np.isfinite(v) else float(v) for v in space.high])
+
+
+def load(path):
     """The policy :func:`save` wrote to ``path``; ValueError naming ``path`` if anything is
     missing, truncated or inconsistent. Reads JSON and safetensors only (never pickle)."""
     from imm_ray.rl.restricted_io import load_policy
 
     net, spec = load_policy(path)
-    return SavedPolicy(net, spec, Path(path).expanduser().resolve())
+    folder = Path(path).expanduser().resolve()
+    if spec["outputs"] == "gaussian":
+        from imm_ray.rl.continuous import SavedGaussianPolicy
+
+        return SavedGaussianPolicy(net, spec, folder)
+    return SavedPolicy(net, spec, folder)

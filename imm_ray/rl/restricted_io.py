@@ -11,9 +11,19 @@ tensors (safetensors: a JSON header and raw tensor bytes, nothing executable)::
 
 The network is a plain MLP (``Linear`` and elementwise activations) mapping restricted
 contexts ``[B, *input_shape]`` to action logits ``[B, num_actions]``; ``view`` is the
-restricted view it was trained on (``select`` indices) or null. :func:`save_policy`
-exports an RLlib RLModule's policy path (its actor encoder and ``pi`` head, checked
-against the module's own ``forward_inference`` on random inputs) or such an MLP;
+restricted view it was trained on (``select`` indices) or null.
+
+``Box`` actions (``outputs: "gaussian"``): ``num_actions`` is the action dimension ``d``,
+the network gives ``[B, 2 d]`` = ``(mean, log_std)`` of a diagonal Gaussian in the
+RLModule's distribution coordinates (RLlib's ``TorchDiagGaussian`` inputs; ``units:
+"policy"``), and ``action_space`` holds the bounds (``null`` for an infinite one)::
+
+    {..., "num_actions": 1, "outputs": "gaussian", "units": "policy",
+     "action_space": {"low": [-2.0], "high": [2.0]}, "layers": [..., {"linear": [64, 2]}]}
+
+:func:`save_policy` exports an RLlib RLModule's policy path (its actor encoder and
+``pi`` head, checked against the module's own ``forward_inference`` on random inputs) or
+such an MLP;
 :func:`load_policy` validates every field and every tensor's name, shape and finiteness.
 The public faces are :func:`imm_ray.rl.restricted.save` / :func:`~imm_ray.rl.restricted.load`.
 """
@@ -81,8 +91,11 @@ def _policy_net(policy) -> tuple[nn.Module, object]:
     return nn.Sequential(*_layers_of(actor), *_layers_of(module.pi)), reference
 
 
-def save_policy(policy, path, *, input_shape, num_actions: int, view_spec) -> Path:
-    """Write ``policy``'s network to the folder ``path`` (made if missing); see module doc."""
+def save_policy(policy, path, *, input_shape, num_actions: int, view_spec,
+                bounds: tuple[list, list] | None = None) -> Path:
+    """Write ``policy``'s network to the folder ``path`` (made if missing); see module doc.
+    ``bounds`` (a Box's ``(low, high)`` lists, ``None`` entries infinite) makes it a
+    Gaussian policy of ``num_actions`` dimensions."""
     net, reference = _policy_net(policy)
     layers = _layers_of(net)
     spec_layers, tensors = [], {}
@@ -98,6 +111,9 @@ def save_policy(policy, path, *, input_shape, num_actions: int, view_spec) -> Pa
     spec = {"format": FORMAT, "version": VERSION, "input_shape": list(input_shape),
             "num_actions": int(num_actions), "outputs": "logits", "layers": spec_layers,
             "view": view_spec}
+    if bounds is not None:
+        spec.update(outputs="gaussian", units="policy",
+                    action_space={"low": list(bounds[0]), "high": list(bounds[1])})
     rebuilt = build_net(check_spec(spec, "restricted.save"), tensors)
     if reference is not None:
         x = torch.randn(64, *input_shape, generator=torch.Generator().manual_seed(0))
@@ -131,7 +147,11 @@ def check_spec(spec, where: str) -> dict:
     need(isinstance(shape, list) and len(shape) == 1 and _pos_int(shape[0]),
          f"input_shape must be [D] with D >= 1, got {shape!r}")
     need(_pos_int(a), f"num_actions must be an integer >= 1, got {a!r}")
-    need(spec.get("outputs") == "logits", "outputs must be 'logits'")
+    outputs = spec.get("outputs")
+    need(outputs in ("logits", "gaussian"), f"outputs must be 'logits' or 'gaussian', got "
+                                            f"{outputs!r}")
+    if outputs == "gaussian":
+        _check_gaussian(spec, a, need)
     layers, width = spec.get("layers"), shape[0]
     need(isinstance(layers, list) and layers, "layers must be a non-empty list")
     for layer in layers:
@@ -143,13 +163,35 @@ def check_spec(spec, where: str) -> dict:
         else:
             need(isinstance(layer, dict) and set(layer) == {"activation"}
                  and layer["activation"] in ACTIVATIONS, f"has an unknown layer {layer!r}")
-    need(width == a, f"the last layer gives {width} outputs, not num_actions {a}")
+    want = 2 * a if outputs == "gaussian" else a
+    need(width == want, f"the last layer gives {width} outputs, not {want} (num_actions {a}"
+                        f"{', mean and log_std' if outputs == 'gaussian' else ''})")
     view = spec.get("view")
     need(view is None or (isinstance(view, dict) and set(view) == {"select"}
                           and isinstance(view["select"], list) and view["select"]
                           and all(_pos_int(i + 1) for i in view["select"])),
          f"view must be null or {{'select': [indices]}}, got {view!r}")
     return spec
+
+
+def _check_gaussian(spec: dict, d: int, need) -> None:
+    """``units`` and the ``d``-dimensional ``action_space`` bounds of a Gaussian spec."""
+    need(spec.get("units") == "policy", "units must be 'policy' (the RLModule's "
+                                        "distribution coordinates)")
+    box = spec.get("action_space")
+    ok = isinstance(box, dict) and set(box) == {"low", "high"} and all(
+        isinstance(box[k], list) and len(box[k]) == d and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+            for v in box[k]) for k in ("low", "high"))
+    need(ok, f"action_space must be {{'low': [{d} numbers or null], 'high': [...]}}, got "
+             f"{box!r}")
+
+
+def bounds_of(spec: dict) -> tuple[list[float], list[float]]:
+    """A Gaussian spec's ``(low, high)`` with ``null`` as -inf / +inf."""
+    box = spec["action_space"]
+    return ([-float("inf") if v is None else float(v) for v in box["low"]],
+            [float("inf") if v is None else float(v) for v in box["high"]])
 
 
 def _pos_int(v) -> bool:

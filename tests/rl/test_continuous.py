@@ -202,6 +202,37 @@ def test_checkpoint_of_a_box_module_draws_from_its_gaussian(ray_local, tmp_path)
     assert isinstance(lrn.imm_setups[DEFAULT_MODULE_ID].restricted, ContinuousModulePolicy)
     assert torch.isfinite(lrn.imm_term(DEFAULT_MODULE_ID, {Columns.OBS: pendulum_obs(
         5, torch.Generator().manual_seed(2))}))
+    check_exchange_format(module, tmp_path, x, loc)
+
+
+def check_exchange_format(module, tmp_path, x, loc):
+    """The same Box module saved without pickle: a diagonal Gaussian with the module's
+    mean and std, its bounds and view, accepted by the learner; a damaged spec refused."""
+    import json
+
+    from imm_ray.rl.continuous import SavedGaussianPolicy
+
+    folder = restricted.save(module, tmp_path / "saved", view=VIEW)
+    assert sorted(p.name for p in folder.iterdir()) == ["spec.json", "weights.safetensors"]
+    saved = restricted.load(folder)
+    assert isinstance(saved, SavedGaussianPolicy) and saved.units == "policy"
+    assert saved.action_space == module.action_space and repr(saved.view) == repr(VIEW)
+    torch.testing.assert_close(saved.mean(x), loc)
+    with torch.no_grad():
+        log_std = module.forward_inference({Columns.OBS: x})[Columns.ACTION_DIST_INPUTS][:, 1:]
+    torch.manual_seed(1)
+    draws = saved.sample(x, 4000)
+    assert draws.shape == (2, 4000, 1)
+    torch.testing.assert_close(draws.mean(1), loc, atol=0.1, rtol=0)
+    torch.testing.assert_close(draws.std(1), log_std.exp(), atol=0.05, rtol=0.05)
+    lrn = learner(restricted_policy=saved)
+    assert torch.isfinite(lrn.imm_term(DEFAULT_MODULE_ID, {Columns.OBS: pendulum_obs(
+        5, torch.Generator().manual_seed(2))}))
+    spec = json.loads((folder / "spec.json").read_text())
+    (folder / "spec.json").write_text(json.dumps({**spec, "action_space": {
+        "low": [-2.0, -2.0], "high": [2.0]}}))
+    with pytest.raises(ValueError, match="action_space must be"):
+        restricted.load(folder)
 
 
 def test_continuous_evaluation_is_reproducible_and_interpolation_has_both_ends():

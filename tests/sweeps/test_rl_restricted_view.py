@@ -156,8 +156,9 @@ def test_an_iteration_without_a_finished_episode_reports_no_nan():
 @pytest.mark.slow
 def test_quick_sweep_on_pendulum_box_actions_end_to_end_and_resume(tmp_path):
     """Box actions unchanged through the same script: step 1 trains a Gaussian policy on
-    (cos, sin), IMM and reverse-KD draw m actions from it, interpolate mixes the two
-    Gaussians at evaluation; --resume re-runs nothing."""
+    (cos, sin) and saves it in the exchange format (no pickle), IMM and reverse-KD draw m
+    actions from it, interpolate mixes the two Gaussians at evaluation; --resume re-runs
+    nothing."""
     argv = ("--env", "Pendulum-v1", "--view", "0", "1", "--restricted-early", "0",
             "--samples", "4", "--k", "4", "--storage-path", str(tmp_path), "--name", "pend")
     out = run_script("--quick", *argv, cwd=tmp_path)
@@ -167,6 +168,8 @@ def test_quick_sweep_on_pendulum_box_actions_end_to_end_and_resume(tmp_path):
     assert set(rows.config) == {"none", "imm:late", "reverse_kd:late", "interpolate:late"}
     assert rows.groupby(["config", "iterations"]).size().eq(2).all() and len(rows) == 4 * 2 * 2
     assert (rows.mean_return < 0).all() and (rows.greedy_return < 0).all()  # Pendulum costs
+    late = tmp_path / "pend" / "restricted" / "late"  # the Gaussian, without pickle
+    assert sorted(p.name for p in late.iterdir()) == ["spec.json", "weights.safetensors"]
     progress = sorted(tmp_path.glob("pend/train_view_*/progress.csv"))
     assert any("loss/imm" in p.read_text().splitlines()[0] for p in progress)
     lengths = [len(p.read_text().splitlines()) for p in progress]

@@ -109,20 +109,14 @@ def train_restricted_policies(trial: ViewTrialConfig, out: Path, iterations: int
             .rl_module(model_config={"fcnet_hiddens": [trial.hidden, trial.hidden]})
             .debugging(seed=trial.seed + 7))
     algo = build_algo(algo, out)  # its log folder under step 1's, not ~/ray_results
-    box = isinstance(gym.make(trial.env).action_space, gym.spaces.Box)
     saves = {early: "early", iterations: "late"} if early else {iterations: "late"}
     found = {}
     for it in range(1, iterations + 1):
         algo.train()
         if it in saves:
-            label = saves[it]
-            if box:  # the exchange format holds discrete policies: Box ones stay RLlib
-                # checkpoints, written by this run for its own trials (docs/guarantees.md)
-                path = algo.save_to_path(out / label)
-                policy = restricted.from_checkpoint(path, trust_pickle=True)
-            else:
-                path = restricted.save(algo.get_module(), out / label, view=view)
-                policy = restricted.load(path)
+            label = saves[it]  # Discrete: softmax logits; Box: a diagonal Gaussian
+            path = restricted.save(algo.get_module(), out / label, view=view)
+            policy = restricted.load(path)
             found[label] = {"path": str(path), "iteration": it,
                             **own_returns(policy, trial)}
             print_returns(label, found[label])

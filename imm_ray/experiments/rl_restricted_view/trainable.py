@@ -170,9 +170,9 @@ def paths_of(trial: ViewTrialConfig) -> dict[str, str]:
 
 
 def restricted_policy(trial: ViewTrialConfig, label: str):
-    """The exchange format (no pickle) for discrete actions; a Box-action policy is the
-    RLlib checkpoint this sweep's step 1 wrote for its own trials (the exchange format
-    holds discrete policies only)."""
+    """The exchange format (no pickle: Discrete and Box policies). A folder without
+    ``spec.json`` is a Box policy's RLlib checkpoint from a run made before Box policies
+    had the format: its own run wrote it, so it is loaded from the checkpoint."""
     from pathlib import Path
 
     from imm_ray.rl.restricted import from_checkpoint, load
