@@ -98,14 +98,18 @@ class ModulePolicy:
     def __getstate__(self):
         return {**self.__dict__, "_module": None}
 
+    space_kind = gym.spaces.Discrete
+    """The action space the module must have (``Box`` for :class:`ContinuousModulePolicy`)."""
+
     @property
     def module(self):
         if self._module is None:
             d = find_module_dir(self.path, self.module_id)  # still there?
             module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
-            if not isinstance(module.action_space, gym.spaces.Discrete):
-                raise ValueError(f"restricted_policy {self!r}: needs a Discrete action "
-                                 f"space, the module has {module.action_space}")
+            if not isinstance(module.action_space, self.space_kind):
+                raise ValueError(f"restricted_policy {self!r}: needs a "
+                                 f"{self.space_kind.__name__} action space, the module has "
+                                 f"{module.action_space}")
             self._module = module
         return self._module
 
@@ -247,17 +251,7 @@ class ContinuousModulePolicy(ModulePolicy):
     in the module's distribution coordinates (``units = "policy"``)."""
 
     units = "policy"
-
-    @property
-    def module(self):
-        if self._module is None:
-            d = find_module_dir(self.path, self.module_id)
-            module = load_module(str(d), (d / "module_state.pkl").stat().st_mtime)
-            if not isinstance(module.action_space, gym.spaces.Box):
-                raise ValueError(f"restricted_policy {self!r}: needs a Box action space, "
-                                 f"the module has {module.action_space}")
-            self._module = module
-        return self._module
+    space_kind = gym.spaces.Box
 
     @property
     def action_space(self):

@@ -17,6 +17,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ppo_batches import ppo_batch
 
 import envs
 from imm_ray.experiments.rl_gridworld import GridIMMPGConfig, GridIMMPPOConfig
@@ -248,19 +249,6 @@ def _pole_learner(lr: float = 3e-4):
     return cfg.build_learner(env=gym.make("CartPole-v1"))
 
 
-def _ppo_batch(module, obs):
-    from ray.rllib.core.columns import Columns
-    from ray.rllib.evaluation.postprocessing import Postprocessing
-
-    n = len(obs)
-    with torch.no_grad():
-        dist = module.forward_train({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-    actions = torch.zeros(n, dtype=torch.long)
-    return {Columns.OBS: obs, Columns.ACTIONS: actions, Columns.ACTION_DIST_INPUTS: dist,
-            Columns.ACTION_LOGP: torch.log_softmax(dist, -1)[:, 0],
-            Postprocessing.ADVANTAGES: torch.ones(n), Postprocessing.VALUE_TARGETS: torch.ones(n)}
-
-
 def _loss(lrn, batch):
     from ray.rllib.core import DEFAULT_MODULE_ID
 
@@ -275,7 +263,7 @@ def test_a_nan_observation_fails_the_update_naming_the_data_without_lr_advice():
     lrn = _pole_learner()
     module = lrn.module["default_policy"]
     obs = torch.randn(6, 4)
-    batch = _ppo_batch(module, obs)
+    batch = ppo_batch(module, obs, torch.zeros(6, dtype=torch.long))
     assert torch.isfinite(_loss(lrn, batch))  # finite data: a finite loss
     batch["obs"] = obs.clone().index_fill_(0, torch.tensor([2]), float("nan"))  # Columns.OBS
     with pytest.raises(NonFiniteLossError, match="the batch's observations") as exc:
@@ -288,7 +276,7 @@ def test_diverged_weights_fail_the_update_with_lr_advice():
 
     lrn = _pole_learner()
     module = lrn.module["default_policy"]
-    batch = _ppo_batch(module, torch.randn(6, 4))
+    batch = ppo_batch(module, torch.randn(6, 4), torch.zeros(6, dtype=torch.long))
     with torch.no_grad():  # what an exploding update leaves behind
         for p in module.parameters():
             p.fill_(float("inf"))

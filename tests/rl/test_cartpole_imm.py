@@ -10,9 +10,9 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
+from ppo_batches import ppo_batch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
-from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from imm_ray.core import imm_loss, reverse_kd_loss
 from imm_ray.metrics import LOSS_IMM, LOSS_REVERSE_KD
@@ -87,15 +87,8 @@ def test_rows_outside_the_loss_mask_are_neither_pooled_nor_counted():
     assert masked.item() == pytest.approx(valid.item(), rel=1e-6)
 
 
-def ppo_batch(module, n=8):
-    obs = torch.randn(n, 4)
-    with torch.no_grad():
-        dist_inputs = logits_of(module, obs)
-    actions = torch.randint(2, (n,))
-    return {Columns.OBS: obs, Columns.ACTIONS: actions,
-            Columns.ACTION_DIST_INPUTS: dist_inputs,
-            Columns.ACTION_LOGP: torch.log_softmax(dist_inputs, -1)[torch.arange(n), actions],
-            Postprocessing.ADVANTAGES: torch.randn(n), Postprocessing.VALUE_TARGETS: torch.randn(n)}
+def cartpole_batch(module, n=8):
+    return ppo_batch(module, torch.randn(n, 4), torch.randint(2, (n,)))
 
 
 @pytest.mark.parametrize("method,metric", [("imm", LOSS_IMM), ("reverse_kd", LOSS_REVERSE_KD)])
@@ -103,7 +96,7 @@ def test_loss_is_ppo_plus_lambda_times_the_term(method, metric):
     lrn, plain = learner(0.5, method=method), learner(0.0)
     module = lrn.module[DEFAULT_MODULE_ID]
     plain.module[DEFAULT_MODULE_ID].set_state(module.get_state())
-    batch = ppo_batch(module)
+    batch = cartpole_batch(module)
     fwd = module.forward_train(batch)
     torch.manual_seed(5)
     total = lrn.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=lrn.config,

@@ -9,9 +9,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from ppo_batches import ppo_batch
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
-from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from imm_ray.core import gaussian_log_probs, imm_loss_continuous
 from imm_ray.metrics import LOSS_IMM, LOSS_REVERSE_KD
@@ -71,15 +71,9 @@ def test_imm_term_equals_core_over_the_spliced_observations():
     assert term.item() == pytest.approx(torch.stack(rows).mean().item(), rel=1e-5)
 
 
-def ppo_batch(module, n=8):
+def pendulum_batch(module, n=8):
     obs = pendulum_obs(n, torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        dist_inputs = module.forward_train({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-    actions = torch.randn(n, 1) * 0.5
-    dist = module.get_train_action_dist_cls().from_logits(dist_inputs)
-    return {Columns.OBS: obs, Columns.ACTIONS: actions, Columns.ACTION_DIST_INPUTS: dist_inputs,
-            Columns.ACTION_LOGP: dist.logp(actions),
-            Postprocessing.ADVANTAGES: torch.randn(n), Postprocessing.VALUE_TARGETS: torch.randn(n)}
+    return ppo_batch(module, obs, torch.randn(n, 1) * 0.5)
 
 
 @pytest.mark.parametrize("method,metric", [("imm", LOSS_IMM), ("reverse_kd", LOSS_REVERSE_KD)])
@@ -87,7 +81,7 @@ def test_loss_is_ppo_plus_lambda_times_the_term(method, metric):
     lrn, plain = learner(0.5, method=method), learner(0.0)
     module = lrn.module[DEFAULT_MODULE_ID]
     plain.module[DEFAULT_MODULE_ID].set_state(module.get_state())
-    batch = ppo_batch(module)
+    batch = pendulum_batch(module)
     fwd = module.forward_train(batch)
     torch.manual_seed(5)
     total = lrn.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=lrn.config,
@@ -113,7 +107,7 @@ def test_every_applies_to_the_continuous_term():
     lrn, plain = learner(0.5, every=2), learner(0.0)
     module = lrn.module[DEFAULT_MODULE_ID]
     plain.module[DEFAULT_MODULE_ID].set_state(module.get_state())
-    batch = ppo_batch(module)
+    batch = pendulum_batch(module)
     fwd = module.forward_train(batch)
     main = plain.compute_loss_for_module(module_id=DEFAULT_MODULE_ID, config=plain.config,
                                          batch=batch, fwd_out=fwd).item()

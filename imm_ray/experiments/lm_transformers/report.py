@@ -26,10 +26,11 @@ def markdown(rows: pd.DataFrame, bigram_ppl: dict[str, float]) -> str:
     lines = ["| fraction | method | estimator | lambda | seeds | test ppl (95% CI) | valid ppl |",
              "|---:|---|---|---:|---:|---|---:|"]
     for t, v in zip(test.itertuples(), valid.itertuples(), strict=True):
-        half = (t.ci_high - t.ci_low) / 2
+        # one seed has no interval ("± 0" would claim a certainty it does not have); the
+        # interval is analysis.aggregate's, clipped to perplexity >= 1, so not symmetric
+        ci = f"[{t.ci_low:.2f}, {t.ci_high:.2f}]" if t.count > 1 else "(1 seed: no CI)"
         lines.append(f"| {t.train_fraction:g} | {t.method} | {t.estimator} | "
-                     f"{t.imm_lambda:g} | {t.count} | {t.mean:.1f} ± {half:.1f} | "
-                     f"{v.mean:.1f} |")
+                     f"{t.imm_lambda:g} | {t.count} | {t.mean:.2f} {ci} | {v.mean:.2f} |")
     lines.append(f"\nKneser-Ney bigram (fit on the full training split): test ppl "
                  f"{bigram_ppl['test']:.1f}, valid ppl {bigram_ppl['valid']:.1f}")
     return "\n".join(lines)

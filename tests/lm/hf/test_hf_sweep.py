@@ -48,7 +48,6 @@ def test_quick_writes_the_csv_and_resume_reruns_nothing(text_dir, tmp_path):
 
 @pytest.mark.parametrize("flags, match", [
     (["--tokenizer", "train-bpe:many"], "--tokenizer 'train-bpe:many'"),
-    (["--model", "gpt2-tiny", "--tokenizer", ""], "--tokenizer: the built-in config"),
     (["--methods", "distill"], "--methods must be a non-empty list"),
     (["--estimators", "exact"], "--estimators must be a non-empty list"),
     (["--k", "0"], "k"),
@@ -105,3 +104,27 @@ def test_docs_metrics_lists_exactly_the_csv_columns():
     part = text.split("### Hugging Face LM", 1)[1].split("\n#", 1)[0]
     names = re.findall(r"^\| `([^`]+)` \|", part, flags=re.M)
     assert names == list(ROW_FIELDS)
+
+
+def test_a_built_in_configs_own_tokenizer_is_trained_bpe_and_said(text_dir, tmp_path, capsys):
+    from imm_ray.experiments.lm_transformers.cli import parse_args
+
+    args, _ = parse_args("test", ["--corpus", str(text_dir), "--model", "gpt2-tiny",
+                                  "--storage-path", str(tmp_path)])
+    assert args.tokenizer == "train-bpe:8000"
+    assert "tokenizer: train-bpe:8000 (the built-in config gpt2-tiny's own" in \
+        capsys.readouterr().out
+
+
+def test_the_table_gives_an_interval_only_where_there_are_seeds_for_one():
+    from imm_ray.experiments.lm_transformers import report
+
+    base = {"method": "none", "estimator": "-", "imm_lambda": 0.0, "train_fraction": 1.0}
+    rows = pd.DataFrame([{**base, "seed": s, "test_ppl": p, "valid_ppl": p + 1}
+                         for s, p in ((0, 6.0), (1, 7.0))]
+                        + [{**base, "method": "imm", "estimator": "sampled", "imm_lambda": 0.5,
+                            "seed": 0, "test_ppl": 6.5, "valid_ppl": 7.5}])
+    text = report.markdown(rows, {"test": 19.9, "valid": 20.1})
+    assert "| 1 | imm | sampled | 0.5 | 1 | 6.50 (1 seed: no CI) | 7.50 |" in text
+    # two seeds 6 and 7: mean 6.5 +- t(0.975, 1) * sd / sqrt(2) = 6.35, clipped at ppl 1
+    assert "| 1 | none | - | 0 | 2 | 6.50 [1.00, 12.85] | 7.50 |" in text
