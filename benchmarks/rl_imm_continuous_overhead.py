@@ -29,10 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 
 import torch
+from rl_imm_overhead import timed_alternating  # the discrete benchmark's loop (benchmarks/)
 
 EVERY = (2, 4)
 SETTINGS = {"train_batch_size_per_learner": 1000, "minibatch_size": 128, "num_epochs": 6,
@@ -76,19 +75,6 @@ def build(config, imm: bool, every: int = 1):
         config.imm(restricted_view=select(0, 1), restricted_policy=restricted_gaussian(space),
                    induced="pool", k=K, samples=SAMPLES, imm_lambda=0.5, every=every)
     return config.build_algo()
-
-
-def timed_alternating(algos: dict, iterations: int, warmup: int) -> dict:
-    times = {name: [] for name in algos}
-    for i in range(warmup + iterations):
-        for name, algo in algos.items():
-            start = time.perf_counter()
-            algo.train()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: {"iterations": len(t), "median_s_per_iteration": round(statistics.median(t), 4),
-                   "mean_s_per_iteration": round(statistics.fmean(t), 4)}
-            for name, t in times.items()}
 
 
 def main(argv=None) -> None:

@@ -37,16 +37,16 @@ from pathlib import Path
 
 from imm_ray import sweep
 from imm_ray.config import add_dataclass_args, from_dict
-from imm_ray.experiments.lm_finetune import prepare
-from imm_ray.experiments.lm_finetune import report as ft_report
 from imm_ray.experiments.lm_finetune.trainable import (
     METHODS,
     ROW_FIELDS,
     FinetuneTrialConfig,
     train_lm_finetune,
 )
-from imm_ray.lm.data import default_data_dir
 from imm_ray.lm.hf import glue
+
+# torch and transformers are imported where used, after the flags are parsed: --help and
+# a bad flag answer in a fraction of a second.
 
 EXPERIMENT = "lm_finetune"
 PLAN_FIELDS = ("method", "seed", "model_path", "data_dir", "gpus")
@@ -62,8 +62,9 @@ class SweepConfig:
     """Methods: finetune mlm mlm_imm (the paper's three rows)."""
     seeds: int = 5
     """Seeds per method (seed i shares the classifier head's init across methods)."""
-    ptb_dir: str = str(default_data_dir())
-    """PTB (ptb.{train,valid,test}.txt) for ptb-bert and ptb-acceptability."""
+    ptb_dir: str = ""
+    """PTB (ptb.{train,valid,test}.txt) for ptb-bert and ptb-acceptability ('' =
+    $IMM_RAY_PTB_DIR or ../shared/data/ptb)."""
     n_train: int = 1000
     """ptb-acceptability: training sentences (from PTB valid)."""
     n_dev: int = 1000
@@ -102,6 +103,10 @@ def parse_args(argv=None):
             glue.task_name(trial.task)
     except ValueError as e:
         parser.error(str(e))
+    if not settings.ptb_dir:  # resolved once, so sweep_args.json (and --resume) hold it
+        from imm_ray.lm.data import default_data_dir
+
+        settings.ptb_dir = args.ptb_dir = str(default_data_dir())
     return args, settings, trial
 
 
@@ -110,6 +115,8 @@ def parse_args(argv=None):
 
 def prepare_inputs(args, settings: SweepConfig, trial: FinetuneTrialConfig):
     """The task and model folders (cached under <storage>/lm_finetune_cache), checked."""
+    from imm_ray.experiments.lm_finetune import prepare
+
     cache = Path(args.storage_path).expanduser().resolve() / f"{EXPERIMENT}_cache"
     os.environ.setdefault("HF_HOME", str(cache / "hf_home"))  # hub files, never $HOME
     os.environ.setdefault("HF_DATASETS_CACHE", str(cache / "hf_datasets"))
@@ -148,6 +155,8 @@ def main(argv=None) -> int:
     sweep.init_ray(args)                                  # 3. Ray, the Tuner
     result_grid = run_sweep(args, settings, trial)
     rows = sweep.finished_rows(result_grid, args, ROW_FIELDS, ["method", "seed"])
+    from imm_ray.experiments.lm_finetune import report as ft_report
+
     metric = glue.TASKS[trial.task_name()].metric         # 4. table, CSV, plot
     csv, figs, text = ft_report.write_outputs(rows, metric, sweep.output_dir(args))
     print(text)

@@ -14,7 +14,7 @@ SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 HEAVY = ("torch", "ray.rllib", "transformers", "pandas")
 LIGHT = {"lambda_vs_n": ["--seeds", "0"], "lm_ptb": ["--methods", "kd"],
          "rl_restricted_view": ["--seeds", "0"], "rl_gridworld": ["--configs", "x"],
-         "lm_transformers": ["--methods", "kd"]}
+         "lm_transformers": ["--methods", "kd"], "lm_finetune": ["--methods", "kd"]}
 
 
 def imported(argv: list[str]) -> tuple[int, set[str]]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from imm_ray import analysis
 from imm_ray.experiments.lm_finetune.trainable import ROW_FIELDS
-from imm_ray.lm.hf.finetune import LABELS, METHODS
+from imm_ray.lm.hf.finetune_settings import LABELS, METHODS
 
 
 def paired(rows: pd.DataFrame, metric: str, base: str = "mlm") -> dict[str, tuple]:

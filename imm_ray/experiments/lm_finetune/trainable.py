@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from imm_ray.config import check_number, from_dict
-from imm_ray.lm.hf.finetune import METHODS, FinetuneSettings, check_settings
+from imm_ray.lm.hf.finetune_settings import METHODS, FinetuneSettings, check_settings
 
 ROW_FIELDS = ("method", "task", "seed", "mcc", "f1", "accuracy", "imm_lambda", "k",
               "mlm_weight", "induced", "steps", "train_seconds")

@@ -12,13 +12,9 @@ the classifier, MLM and IMM windows are one DDP forward a step).
 
 from __future__ import annotations
 
-import json
 import tempfile
-from pathlib import Path
 
 import numpy as np
-
-METRICS_FILE = "final_metrics.json"
 
 
 def make_trainer(config: dict, output_dir: str, callbacks=()):
@@ -75,37 +71,22 @@ def run_in_process(config: dict) -> dict:
 
 def train_loop_per_worker(config: dict) -> None:
     """One Ray Train worker: the FinetuneTrainer prepared for Ray, then the dev metrics."""
-    import ray.train
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
+
+    from imm_ray.lm.hf.ray_train import report_final
 
     with tempfile.TemporaryDirectory() as out:
         trainer, dev = make_trainer(config, out, [RayTrainReportCallback()])
         trainer = prepare_trainer(trainer)
         trainer.train()
-        metrics = dev_metrics(trainer, dev)
-        with tempfile.TemporaryDirectory() as ck:
-            checkpoint = None
-            if ray.train.get_context().get_world_rank() == 0:
-                Path(ck, METRICS_FILE).write_text(json.dumps(metrics))
-                checkpoint = ray.train.Checkpoint.from_directory(ck)
-            ray.train.report(metrics, checkpoint=checkpoint)
+        report_final(dev_metrics(trainer, dev))
 
 
 def fit_ray(config: dict, num_workers: int, gpus_per_worker: float = 0.0,
             cpus_per_worker: float = 1.0, storage_path: str | None = None) -> dict:
     """``config`` on ``num_workers`` Ray Train workers; returns rank 0's dev metrics."""
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from imm_ray.lm.hf.ray_train import result_metrics, run_on_workers
 
-    from imm_ray.lm.hf.ray_train import check_workers
-
-    check_workers(num_workers, cpus_per_worker, gpus_per_worker)
-    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
     config = {**config, "training_args": {**config["training_args"], "world_size": num_workers}}
-    result = TorchTrainer(
-        train_loop_per_worker, train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=gpus_per_worker > 0,
-                                     resources_per_worker=resources),
-        run_config=RunConfig(storage_path=storage_path)).fit()
-    with result.checkpoint.as_directory() as folder:
-        return json.loads(Path(folder, METRICS_FILE).read_text())
+    return result_metrics(run_on_workers(train_loop_per_worker, config, num_workers,
+                                         gpus_per_worker, cpus_per_worker, storage_path))

@@ -77,24 +77,29 @@ def final_metrics(trainer, corpus: TextCorpus) -> dict[str, float]:
 
 def train_loop_per_worker(config: dict) -> None:
     """One Ray Train worker: the IMMTrainer, prepared for Ray, then the final report."""
-    import ray.train
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 
     with tempfile.TemporaryDirectory() as out:
         trainer, corpus = make_trainer(config, out, [RayTrainReportCallback()])
         trainer = prepare_trainer(trainer)
         result = trainer.train()
-        metrics = {**final_metrics(trainer, corpus), "train_loss": result.training_loss,
-                   "steps": trainer.state.global_step,
-                   "train_runtime": result.metrics["train_runtime"]}
-        # Ray Train's Result.metrics are those of the last checkpointed report: rank 0
-        # attaches a small one (the metrics as JSON) so the final numbers are the result's.
-        with tempfile.TemporaryDirectory() as ck:
-            checkpoint = None
-            if ray.train.get_context().get_world_rank() == 0:
-                Path(ck, METRICS_FILE).write_text(json.dumps(metrics))
-                checkpoint = ray.train.Checkpoint.from_directory(ck)
-            ray.train.report(metrics, checkpoint=checkpoint)
+        report_final({**final_metrics(trainer, corpus), "train_loss": result.training_loss,
+                      "steps": trainer.state.global_step,
+                      "train_runtime": result.metrics["train_runtime"]})
+
+
+def report_final(metrics: dict) -> None:
+    """Every worker reports ``metrics``; rank 0 attaches them as a small JSON checkpoint,
+    because Ray Train's ``Result.metrics`` are those of the last *checkpointed* report
+    (read back with :func:`result_metrics`)."""
+    import ray.train
+
+    with tempfile.TemporaryDirectory() as ck:
+        checkpoint = None
+        if ray.train.get_context().get_world_rank() == 0:
+            Path(ck, METRICS_FILE).write_text(json.dumps(metrics))
+            checkpoint = ray.train.Checkpoint.from_directory(ck)
+        ray.train.report(metrics, checkpoint=checkpoint)
 
 
 def result_metrics(result) -> dict:
@@ -123,13 +128,22 @@ def fit(config: dict, num_workers: int, gpus_per_worker: float = 0.0,
         cpus_per_worker: float = 1.0, storage_path: str | None = None, name: str | None = None):
     """Run ``config`` on ``num_workers`` Ray Train workers; returns the ``ray.train.Result``
     (``result.metrics``: the final ``valid_ppl``, ``test_ppl``, ``train_loss``)."""
+    return run_on_workers(train_loop_per_worker, config, num_workers, gpus_per_worker,
+                          cpus_per_worker, storage_path, name)
+
+
+def run_on_workers(loop, config: dict, num_workers: int, gpus_per_worker: float = 0.0,
+                   cpus_per_worker: float = 1.0, storage_path: str | None = None,
+                   name: str | None = None):
+    """``loop(config)`` on ``num_workers`` workers of a ``TorchTrainer`` (checked
+    placeable first, :func:`check_workers`); returns the ``ray.train.Result``."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     check_workers(num_workers, cpus_per_worker, gpus_per_worker)
     resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
     trainer = TorchTrainer(
-        train_loop_per_worker, train_loop_config=config,
+        loop, train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=gpus_per_worker > 0,
                                      resources_per_worker=resources),
         run_config=RunConfig(storage_path=storage_path, name=name))
