@@ -279,3 +279,16 @@ def test_mountain_car_continuous_with_a_deterministic_position_policy():
     term.backward()
     assert torch.isfinite(term) and lrn.restricted_actions(DEFAULT_MODULE_ID, obs[:, :1]).shape \
         == (3, 2, 1)
+
+
+def test_immpg_refuses_box_actions_naming_its_module():
+    """IMMPG (REINFORCE on the population module of the grid experiments) is discrete
+    only; Box actions go through IMMPPO. The refusal names the module and the space."""
+    from imm_ray.rl import IMMPGConfig
+
+    cfg = (IMMPGConfig().environment(ENV).rl_module(model_config={"fcnet_hiddens": [8]})
+           .imm(restricted_view=VIEW, restricted_policy=angle_policy(), induced="pool", k=4,
+                imm_lambda=0.5))
+    with pytest.raises(ValueError, match=r"PopulationMLPModule needs a Discrete action "
+                                         r"space, got Box\(-2.0, 2.0, \(1,\)"):
+        cfg.build_learner(env=gym.make(ENV))

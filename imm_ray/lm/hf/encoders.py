@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
-
-SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 TINY = {
     "bert-tiny": ("bert", dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
@@ -34,41 +31,11 @@ TINY = {
 
 def train_wordpiece(files: Sequence[str | os.PathLike], vocab_size: int = 4000,
                     out_dir: str | os.PathLike | None = None):
-    """A BERT-style WordPiece tokenizer trained on text ``files`` (see the module doc)."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-    from transformers import PreTrainedTokenizerFast
+    """A BERT-style WordPiece tokenizer trained on text ``files``:
+    :func:`imm_ray.lm.hf.tokenizer.train_tokenizer` with ``kind="wordpiece"``."""
+    from imm_ray.lm.hf.tokenizer import train_tokenizer
 
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 8:
-        raise ValueError(f"vocab_size must be an integer >= 8, got {vocab_size!r}")
-    paths = [str(Path(f)) for f in files]
-    missing = [p for p in paths if not Path(p).is_file()]
-    if not paths or missing:
-        raise ValueError(f"files must be existing text files, missing: {missing or 'none given'}")
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.train(paths, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL),
-                                               show_progress=False))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
-                                   model_input_names=["input_ids", "token_type_ids",
-                                                      "attention_mask"])
-    if out_dir is not None:
-        fast.save_pretrained(str(out_dir))
-    return fast
+    return train_tokenizer(files, "wordpiece", vocab_size, out_dir)
 
 
 def tiny_encoder_config(name: str, vocab_size: int, max_positions: int = 128,

@@ -59,6 +59,21 @@ def test_bpe_recipe_reloads_with_auto_tokenizer(text_dir, tmp_path):
     assert again.eos_token == "<eos>" and len(again) <= 300
 
 
+def test_wordpiece_recipe_is_berts_pair_template_with_fixed_special_ids(text_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    train_tokenizer([text_dir / "train.txt"], "wordpiece", 64, tmp_path / "wp")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "wp")
+    assert tok.convert_tokens_to_ids(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) == \
+        [0, 1, 2, 3, 4]
+    enc = tok("W1 w2", "w3")
+    assert enc["input_ids"][0] == 2 and enc["input_ids"].count(3) == 2  # [CLS] a [SEP] b [SEP]
+    first = enc["input_ids"].index(3)
+    assert set(enc["token_type_ids"][:first + 1]) == {0}
+    assert set(enc["token_type_ids"][first + 1:]) == {1}
+    assert tok.convert_ids_to_tokens(enc["input_ids"][1]) == "w1"  # lower-cased
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda d, t: text_corpus(d / "empty", t, 8), "source folder .* has no text files"),
     (lambda d, t: text_corpus({"train": d / "train.txt", "valid": d / "blank.txt"}, t, 8),
@@ -67,6 +82,8 @@ def test_bpe_recipe_reloads_with_auto_tokenizer(text_dir, tmp_path):
     (lambda d, t: text_corpus(d, t, block_size=10**6), "source: the train split has"),
     (lambda d, t: text_corpus({"training": d / "train.txt"}, t, 8), "split names"),
     (lambda d, t: train_tokenizer([d / "train.txt"], "unigram", 50), "kind must be one of"),
+    (lambda d, t: train_tokenizer([d / "train.txt"], "wordpiece", 7), "vocab_size must be .* "
+     ">= 8 for wordpiece"),
 ])
 def test_bad_input_names_the_argument(text_dir, tokenizer, tmp_path, make, match):
     d = tmp_path / "src"
