@@ -292,3 +292,54 @@ def test_immpg_refuses_box_actions_naming_its_module():
     with pytest.raises(ValueError, match=r"PopulationMLPModule needs a Discrete action "
                                          r"space, got Box\(-2.0, 2.0, \(1,\)"):
         cfg.build_learner(env=gym.make(ENV))
+
+
+class TwoTorques(gym.Env):
+    """4-D observations, 2-D actions with unequal bounds [-1, 1] x [-3, 3]."""
+
+    observation_space = gym.spaces.Box(-10.0, 10.0, (4,), np.float32)
+    action_space = gym.spaces.Box(np.array([-1.0, -3.0], np.float32),
+                                  np.array([1.0, 3.0], np.float32))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, True, {}
+
+
+def test_multi_dimensional_actions_sum_log_densities_over_dims():
+    """The IMM term with 2-D actions equals a slow twin: draws mapped to [-1, 1] per
+    dimension with that dimension's bounds, each component's density the product over the
+    two dimensions (torch.distributions.Normal), log-mean-exp over k, mean over m."""
+    import math
+
+    space = TwoTorques.action_space
+    policy = from_gaussian_module(lambda x: (0.1 * x[:, :2], torch.full((len(x), 2), -1.0)),
+                                  space, input_shape=(2,))
+    cfg = (IMMPPOConfig().environment(TwoTorques)
+           .rl_module(model_config={"fcnet_hiddens": [8]})
+           .imm(restricted_view=views.select(0, 1), restricted_policy=policy, induced="pool",
+                k=3, samples=5, imm_lambda=0.5))
+    lrn = cfg.build_learner(env=TwoTorques())
+    module = lrn.module[DEFAULT_MODULE_ID]
+    obs = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(3)
+    term = lrn.imm_term(DEFAULT_MODULE_ID, {Columns.OBS: obs})
+    torch.manual_seed(3)  # the same pool draws, then the same restricted draws
+    idx, noise = torch.randint(4, (4, 3)), torch.randn(4, 5, 2)
+    low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
+    rows = []
+    for b in range(4):
+        spliced = obs[idx[b]].clone()
+        spliced[:, :2] = obs[b, :2]
+        env_units = 0.1 * obs[b, :2] + math.exp(-1.0) * noise[b]  # [m, 2]
+        actions = (env_units - low) * 2 / (high - low) - 1
+        with torch.no_grad():
+            out = module.forward_train({Columns.OBS: spliced})[Columns.ACTION_DIST_INPUTS]
+        mean, std = out[:, :2], out[:, 2:].exp()  # [k, 2] each
+        logp = torch.distributions.Normal(mean[:, None], std[:, None]).log_prob(
+            actions[None]).sum(-1)  # [k, m]
+        rows.append(-(torch.logsumexp(logp, 0) - math.log(3)).mean())
+    assert term.item() == pytest.approx(torch.stack(rows).mean().item(), rel=1e-5)
