@@ -40,13 +40,16 @@ def mlflow_runs(uri: str, experiment: str) -> pd.DataFrame:
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_mlflow_and_tensorboard_survive_ctrl_c_and_resume(tmp_path):
-    pytest.importorskip("mlflow")
-    pytest.importorskip("tensorboardX")
+@pytest.mark.parametrize("tools", [("tensorboard",), ("mlflow", "tensorboard")])
+def test_tracking_survives_ctrl_c_and_resume(tmp_path, tools):
+    """TensorBoard alone runs wherever Ray is installed (tensorboardX comes with Tune, so
+    also in CI); MLflow needs the ``tracking`` extra."""
+    for module in ("tensorboardX", *(("mlflow",) if "mlflow" in tools else ())):
+        pytest.importorskip(module)
     log, runs = tmp_path / "work.log", tmp_path / "runs"
     argv = [str(DRIVER), "--mode", "slow", "--trials", "3", "--sleep", "2",
             "--max-concurrent", "1", "--work-log", str(log), "--name", "tracked",
-            "--storage-path", str(runs), "--track", "mlflow", "tensorboard"]
+            "--storage-path", str(runs), "--track", *tools]
     proc = subprocess.Popen([sys.executable, *argv], env=clean_env(), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -59,21 +62,26 @@ def test_mlflow_and_tensorboard_survive_ctrl_c_and_resume(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out[-3000:]
     uri = f"sqlite:///{runs / 'mlflow.db'}"
-    before = mlflow_runs(uri, "tracked")
-    assert "RUNNING" not in set(before.status), before  # the interrupted run was closed
-    assert before.score.notna().sum() >= 1  # trial 0's metric is there
+    if "mlflow" in tools:
+        before = mlflow_runs(uri, "tracked")
+        assert "RUNNING" not in set(before.status), before  # the interrupted run was closed
+        assert before.score.notna().sum() >= 1  # trial 0's metric is there
     command = out.strip().splitlines()[-1].strip().split()[1:]
     resumed = subprocess.run([sys.executable, *command], env=clean_env(), cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
-    after = mlflow_runs(uri, "tracked")
-    # one run per trial, kept across the resume; every trial's config and metric logged
-    assert len(after) == 3 and after.trial_id.nunique() == 3, after
-    assert set(after.status) == {"FINISHED"}, after
-    assert sorted(after.score) == [0.0, 1.0, 2.0] and sorted(after.i) == ["0", "1", "2"]
+    if "mlflow" in tools:
+        after = mlflow_runs(uri, "tracked")
+        # one run per trial, kept across the resume; every trial's config and metric logged
+        assert len(after) == 3 and after.trial_id.nunique() == 3, after
+        assert set(after.status) == {"FINISHED"}, after
+        assert sorted(after.score) == [0.0, 1.0, 2.0] and sorted(after.i) == ["0", "1", "2"]
+    # TensorBoard: every trial's folder (3, none added by the resume) has written events
     events = list((runs / "tracked").glob("*/events.out.tfevents.*"))
-    assert len({e.parent for e in events}) == 3, events
+    written = {e.parent for e in events if e.stat().st_size > 0}
+    assert len({e.parent for e in events}) == 3 and len(written) == 3, events
+    assert len(list((runs / "tracked").glob("*/params.json"))) == 3
 
 
 @pytest.mark.slow
