@@ -25,12 +25,12 @@ coordinates when it was trained with the same ``normalize_actions``) or ``"env"`
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import Tensor
 
 from imm_ray.rl.restricted import (  # noqa: F401  (re-exported: the Box-action pieces)
     ContinuousModulePolicy,
+    SavedGaussianPolicy,
     _move_to,
     check_continuous_setup,
     is_continuous,
@@ -97,40 +97,6 @@ class GaussianModulePolicy:
             return self._check(out.mean, one, x, "mean")
         return self._check(out[0] if isinstance(out, (tuple, list)) else out, one, x,
                            "actions")
-
-
-class SavedGaussianPolicy(GaussianModulePolicy):
-    """A ``Box``-action policy read by :func:`imm_ray.rl.restricted.load`: an MLP giving
-    ``(mean, log_std)`` (``[B, 2 d]``, split in halves as RLlib's ``TorchDiagGaussian``
-    does) in the RLModule's distribution coordinates (``units = "policy"``), with the
-    ``view`` and ``spec`` it was saved with."""
-
-    units = "policy"
-
-    def __init__(self, net, spec: dict, path):
-        from imm_ray.rl.restricted_io import bounds_of
-
-        low, high = bounds_of(spec)
-        d = spec["num_actions"]
-        space = gym.spaces.Box(np.array(low, np.float32), np.array(high, np.float32), (d,),
-                               np.float32)
-        super().__init__(net, space, tuple(spec["input_shape"]))
-        self.spec, self.path = spec, str(path)
-
-    def __repr__(self) -> str:
-        return f"load({self.path!r})"
-
-    def _out(self, restricted_contexts: Tensor):
-        x = torch.as_tensor(restricted_contexts)
-        _move_to(self.fn, x.device)
-        mean, log_std = self.fn(x.float()).chunk(2, dim=-1)
-        return x, (mean, log_std)
-
-    @property
-    def view(self):
-        from imm_ray.rl.views import select
-
-        return None if self.spec["view"] is None else select(*self.spec["view"]["select"])
 
 
 def from_gaussian_module(fn, action_space, input_shape: tuple[int, ...] | None = None):

@@ -339,9 +339,58 @@ class SavedPolicy(CallablePolicy):
 
     @property
     def view(self):
-        from imm_ray.rl.views import select
+        return _saved_view(self.spec)
 
-        return None if self.spec["view"] is None else select(*self.spec["view"]["select"])
+
+def _saved_view(spec: dict):
+    """The :func:`~imm_ray.rl.views.select` view a spec records, or None."""
+    from imm_ray.rl.views import select
+
+    return None if spec["view"] is None else select(*spec["view"]["select"])
+
+
+class SavedGaussianPolicy:
+    """A ``Box``-action policy read by :func:`load`: an MLP giving ``(mean, log_std)``
+    (``[B, 2 d]``, split in halves as RLlib's ``TorchDiagGaussian`` does) in the RLModule's
+    distribution coordinates (``units = "policy"``), with its bounds, ``view`` and
+    ``spec``; draws are ``mean + exp(log_std) * N(0, 1)`` without gradient."""
+
+    units = "policy"
+
+    def __init__(self, net, spec: dict, path):
+        from imm_ray.rl.restricted_io import bounds_of
+
+        low, high = bounds_of(spec)
+        d = spec["num_actions"]
+        self.net, self.spec, self.path = net, spec, str(path)
+        self.input_shape = tuple(spec["input_shape"])
+        self.action_space = gym.spaces.Box(np.array(low, np.float32),
+                                           np.array(high, np.float32), (d,), np.float32)
+
+    def __repr__(self) -> str:
+        return f"load({self.path!r})"
+
+    @property
+    def view(self):
+        return _saved_view(self.spec)
+
+    def _gaussian(self, restricted_contexts: Tensor) -> tuple[Tensor, Tensor]:
+        x = torch.as_tensor(restricted_contexts)
+        _move_to(self.net, x.device)
+        mean, log_std = self.net(x.float()).chunk(2, dim=-1)
+        return mean, log_std
+
+    @torch.no_grad()
+    def sample(self, restricted_contexts: Tensor, m: int) -> Tensor:
+        """``[B, D]`` -> ``[B, m, d]`` draws."""
+        mean, log_std = self._gaussian(restricted_contexts)
+        noise = torch.randn((mean.shape[0], m, mean.shape[1]), device=mean.device)
+        return mean.unsqueeze(1) + log_std.exp().unsqueeze(1) * noise
+
+    @torch.no_grad()
+    def mean(self, restricted_contexts: Tensor) -> Tensor:
+        """``[B, D]`` -> ``[B, d]``: the Gaussian's mean."""
+        return self._gaussian(restricted_contexts)[0]
 
 
 def save(policy, path, *, view=None):
@@ -400,7 +449,5 @@ def load(path):
     net, spec = load_policy(path)
     folder = Path(path).expanduser().resolve()
     if spec["outputs"] == "gaussian":
-        from imm_ray.rl.continuous import SavedGaussianPolicy
-
         return SavedGaussianPolicy(net, spec, folder)
     return SavedPolicy(net, spec, folder)
