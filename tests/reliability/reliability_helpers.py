@@ -10,8 +10,10 @@ A progress bar that redraws in place (``\\r``) counts as one line, as a terminal
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from console_budget import assert_quiet_console, console_lines  # noqa: F401 (re-exported)
@@ -38,3 +40,28 @@ def run_driver(*args, cwd, timeout: float = 300, env=None) -> subprocess.Complet
     return run_sweep([DRIVER, *args], cwd, timeout, env)
 
 
+def wait_for(condition, timeout: float) -> bool:
+    """Poll ``condition()`` every 0.2 s until it is true (True) or ``timeout`` s pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def ctrl_c_once(argv: list, log: Path, marker: str, cwd) -> tuple[int, str]:
+    """Start ``python ARGV...`` in its own process group, wait until ``marker`` is in the
+    work ``log``, send SIGINT to the group (a terminal's Ctrl-C); ``(exit code, output)``.
+    The group is SIGKILLed if anything fails on the way."""
+    proc = subprocess.Popen([sys.executable, *map(str, argv)], env=clean_env(), cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        assert wait_for(lambda: log.exists() and marker in log.read_text(), 200)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, out

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from reliability_helpers import clean_env
+from reliability_helpers import clean_env, wait_for
 
 from imm_ray.sweep import callbacks
 from imm_ray.sweep import run as sweep_run
@@ -78,15 +78,6 @@ def test_interrupted_summary_counts_only_finished_trials(tmp_path, capsys, monke
     assert exc.value.code == 130
     err = capsys.readouterr().err
     assert "interrupted: 4 of 12 trial(s) finished, 0 failed, 8 stopped or not started" in err
-
-
-def wait_for(predicate, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def slow_sweep(tmp_path, name):

@@ -24,7 +24,9 @@ from reliability_helpers import (
     assert_quiet_console,
     clean_env,
     console_lines,
+    ctrl_c_once,
     run_driver,
+    wait_for,
 )
 
 from imm_ray import sweep
@@ -206,15 +208,6 @@ def newest_record(driver_pid: int) -> Path:
     return sessions[-1] / reaper.RECORD
 
 
-def wait_for(condition, timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 # ----------------------------------------------------------------------- end to end
 
 
@@ -254,20 +247,11 @@ def test_ctrl_c_exits_130_with_the_resume_command_which_finishes_the_sweep(tmp_p
     argv = [str(DRIVER), "--mode", "slow", "--trials", "3", "--sleep", "2",
             "--max-concurrent", "1", "--work-log", str(log), "--name", "ctrlc",
             "--storage-path", str(tmp_path / "runs")]
-    proc = subprocess.Popen([sys.executable, *argv], env=clean_env(), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        # "done 0" is written before the trial reports; only once trial 1 has started
-        # (one trial at a time) has Tune recorded trial 0 as finished. Interrupting
-        # between the two would rightly re-run trial 0 on resume.
-        assert wait_for(lambda: log.exists() and "start 1" in log.read_text(), 200)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, out[-3000:]
+    # "done 0" is written before the trial reports; only once trial 1 has started (one
+    # trial at a time) has Tune recorded trial 0 as finished. Interrupting between the
+    # two would rightly re-run trial 0 on resume.
+    returncode, out = ctrl_c_once(argv, log, "start 1", tmp_path)
+    assert returncode == 130, out[-3000:]
     assert "results are PARTIAL" in out and not any(
         ln.startswith("results:") for ln in console_lines(out))
     command = out.strip().splitlines()[-1].strip()

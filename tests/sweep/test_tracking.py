@@ -2,8 +2,6 @@
 and TensorBoard through Tune's callbacks, across Ctrl-C and ``--resume``; W&B offline
 where it is installed. And ``--config <saved config.yaml>`` reproduces a sweep."""
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
-from reliability_helpers import DRIVER, clean_env, run_sweep  # noqa: E402
-
-
-def wait_for(condition, timeout: float) -> bool:
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+from reliability_helpers import DRIVER, clean_env, ctrl_c_once, run_sweep  # noqa: E402
 
 
 def mlflow_runs(uri: str, experiment: str) -> pd.DataFrame:
@@ -50,17 +37,8 @@ def test_tracking_survives_ctrl_c_and_resume(tmp_path, tools):
     argv = [str(DRIVER), "--mode", "slow", "--trials", "3", "--sleep", "2",
             "--max-concurrent", "1", "--work-log", str(log), "--name", "tracked",
             "--storage-path", str(runs), "--track", *tools]
-    proc = subprocess.Popen([sys.executable, *argv], env=clean_env(), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        assert wait_for(lambda: log.exists() and "start 1" in log.read_text(), 200)
-        os.killpg(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, out[-3000:]
+    returncode, out = ctrl_c_once(argv, log, "start 1", tmp_path)
+    assert returncode == 130, out[-3000:]
     uri = f"sqlite:///{runs / 'mlflow.db'}"
     if "mlflow" in tools:
         before = mlflow_runs(uri, "tracked")
