@@ -22,9 +22,9 @@ Each Tune trial is one (method, seed) (imm_ray.experiments.lm_finetune.trainable
 reports once, with its row and resolved config. Ends with ``results: <csv>`` (columns
 method, task, seed, mcc, f1, accuracy, imm_lambda, k, ...) and ``plot: <png>``.
 
-Results to expect (docs/lm_finetune.md, measured 7 Dec 2026 on a shared 2-core CPU): with
---pretrain-steps 400 --max-length 32 all three rows are at chance (dev MCC -0.005, -0.003,
-0.020 over 5 seeds; IMM vs MLM +0.023 +- 0.036), in 251 s of pretraining and 2 min 45 s of
+Results to expect (docs/lm_finetune.md, measured 7 Dec 2026 on a 2-core CPU, --seeds 10):
+dev MCC finetune 0.173, finetune+mlm 0.143, finetune+mlm+imm 0.130 (IMM vs MLM -0.012 +-
+0.030: no gain here), after 23 min of pretraining (once, cached) and 4 min 41 s of
 fine-tuning; --quick takes about 40 s.
 """
 
@@ -65,26 +65,30 @@ class SweepConfig:
     ptb_dir: str = ""
     """PTB (ptb.{train,valid,test}.txt) for ptb-bert and ptb-acceptability ('' =
     $IMM_RAY_PTB_DIR or ../shared/data/ptb)."""
-    n_train: int = 1000
-    """ptb-acceptability: training sentences (from PTB valid)."""
+    n_train: int = 2500
+    """ptb-acceptability: training sentences (from PTB valid; at most 2,736)."""
     n_dev: int = 1000
     """ptb-acceptability: dev sentences (from PTB test)."""
-    pretrain_steps: int = 600
-    """ptb-bert: MLM pretraining steps (batch 32, 32 tokens)."""
+    edits: int = 3
+    """ptb-acceptability: edits per corrupted sentence (each an adjacent swap or a word
+    replaced)."""
+    pretrain_steps: int = 20000
+    """ptb-bert: MLM pretraining steps (batch 32, --max-length tokens; 20,000 at 64 tokens
+    take 23 min on 2 CPU cores, once: cached)."""
 
     def __post_init__(self):
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ValueError(f"--methods must be a non-empty list from {METHODS}, got "
                              f"{list(self.methods)}")
-        for name in ("seeds", "n_train", "n_dev", "pretrain_steps"):
+        for name in ("seeds", "n_train", "n_dev", "edits", "pretrain_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
 
 
 QUICK = {"model": "bert-tiny", "seeds": 2, "n_train": 64, "n_dev": 64, "epochs": 1.0,
-         "max_length": 32, "k": 2, "imm_positions": 4, "imm_length": 16}
+         "max_length": 64, "k": 2, "imm_positions": 4, "imm_length": 16}
 """--quick: a random-weight 2-layer BERT, 64 examples, 6 trials of 4 steps."""
 
 
@@ -122,12 +126,15 @@ def prepare_inputs(args, settings: SweepConfig, trial: FinetuneTrialConfig):
     os.environ.setdefault("HF_DATASETS_CACHE", str(cache / "hf_datasets"))
     try:
         data = prepare.task_folder(trial.task, trial.glue_dir, settings.ptb_dir, cache,
-                                   settings.n_train, settings.n_dev)
+                                   settings.n_train, settings.n_dev, edits=settings.edits)
         print(f"task {trial.task}: {data}")
         model = prepare.model_folder(trial.model, data, trial.task_name(), cache,
                                      trial.max_length, settings.ptb_dir, settings.pretrain_steps)
         print(f"model {trial.model}: {model}")
         prepare.check_model(model, settings.methods, trial.max_length)
+        cut, total = prepare.truncated(model, data, trial.task_name(), trial.max_length)
+        print(f"--max-length {trial.max_length} truncates {cut:,} of {total:,} training "
+              f"examples ({cut / total:.1%})")
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     return replace(trial, model_path=model, data_dir=data, gpus=args.gpus_per_trial)

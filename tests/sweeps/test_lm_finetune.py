@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from imm_ray.experiments.lm_finetune import report as ft_report
-from imm_ray.experiments.lm_finetune.data import ptb_acceptability
+from imm_ray.experiments.lm_finetune.data import corrupt_n, ptb_acceptability
 from imm_ray.experiments.lm_finetune.trainable import ROW_FIELDS
 from imm_ray.lm.hf import glue
 
@@ -41,6 +41,7 @@ def load_script():
     (["--k", "0"], "k must be"),
     (["--task", "mnli"], "task must be one of"),
     (["--seeds", "0"], "--seeds must be an integer >= 1"),
+    (["--edits", "0"], "--edits must be an integer >= 1"),
 ])
 def test_bad_flags_fail_before_ray(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit):
@@ -70,11 +71,41 @@ def test_stand_in_splits_share_no_sentence(tmp_path):
 
     if not (default_data_dir() / "ptb.valid.txt").is_file():
         pytest.skip("PTB not found")
-    folder = ptb_acceptability(default_data_dir(), tmp_path, 300, 300)
+    folder = ptb_acceptability(default_data_dir(), tmp_path, 300, 300, edits=3)
     task = glue.read_task(folder, "cola")
+    assert folder != ptb_acceptability(default_data_dir(), tmp_path, 300, 300, edits=1)
+    with pytest.raises(ValueError, match=r"--n-dev \(PTB test\) must be at most 2976 "):
+        ptb_acceptability(default_data_dir(), tmp_path, 300, 10**9)
     assert len(task["train"]) == 300 and abs(task["train"].labels.mean() - 0.5) < 0.01
     real_train = {s for s, y in zip(task["train"].text_a, task["train"].labels, strict=True) if y}
     assert not real_train & set(task["dev"].text_a)
+
+
+@pytest.mark.parametrize("edits", [1, 3])
+def test_corrupted_sentence_differs_by_at_most_its_edits(edits):
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(50)]
+    for _ in range(200):
+        words = list(rng.choice(vocab[:8], size=int(rng.integers(2, 12))))
+        out = corrupt_n(words, rng, vocab, edits)
+        changed = sum(a != b for a, b in zip(words, out, strict=True))
+        assert len(out) == len(words) and 1 <= changed <= 2 * edits
+
+
+def test_truncated_counts_examples_over_max_length(tmp_path):
+    from imm_ray.experiments.lm_finetune import prepare
+    from imm_ray.lm.hf.encoders import train_wordpiece
+
+    text = ["a b", "a b c d e f g", "a b c", "a b c d e f g h i"]
+    for split in glue.SPLITS:
+        glue.write_split(tmp_path / f"{split}.tsv", "cola",
+                         glue.TaskSplit(text, None, np.array([0, 1, 0, 1])))
+    (tmp_path / "corpus.txt").write_text("\n".join(text))
+    tok = train_wordpiece([tmp_path / "corpus.txt"], 40, tmp_path / "tok")
+    lengths = [len(tok(t)["input_ids"]) for t in text]   # [CLS] words [SEP]
+    assert lengths == [4, 9, 5, 11]
+    assert prepare.truncated(str(tmp_path / "tok"), str(tmp_path), "cola", 5) == (2, 4)
+    assert prepare.truncated(str(tmp_path / "tok"), str(tmp_path), "cola", 11) == (0, 4)
 
 
 def test_report_table_has_three_rows_and_paired_difference(tmp_path):

@@ -5,10 +5,10 @@
   (``transformers.Trainer`` + ``DataCollatorForLanguageModeling``), saved as a local HF
   folder (safetensors, ``AutoModelForMaskedLM`` / ``...SequenceClassification`` load it).
 - :func:`ptb_acceptability`: a CoLA-layout task folder (``train.tsv``, ``dev.tsv``) of
-  real PTB sentences (label 1) and corrupted ones (label 0: two adjacent words swapped, or
-  one word replaced by a random word of the split). Training sentences come from PTB's
-  validation split, dev sentences from its test split, so no sentence is shared between
-  them, and the pretraining (on PTB train) saw neither.
+  real PTB sentences (label 1) and corrupted ones (label 0: ``edits`` times, two adjacent
+  words swapped or one word replaced by a random word of the split). Training sentences
+  come from PTB's validation split, dev sentences from its test split, so no sentence is
+  shared between them, and the pretraining (on PTB train) saw neither.
 """
 
 from __future__ import annotations
@@ -94,21 +94,35 @@ def corrupt(words: list[str], rng: np.random.Generator, vocab: list[str]) -> lis
     return words
 
 
-def acceptability_split(lines: list[str], n: int, rng: np.random.Generator) -> glue.TaskSplit:
-    """``n`` sentences of 5-30 words, each used once: real (1) or corrupted (0), 50/50."""
+def corrupt_n(words: list[str], rng: np.random.Generator, vocab: list[str],
+              edits: int) -> list[str]:
+    """``edits`` :func:`corrupt` steps, repeated until the sentence differs from ``words``
+    (two swaps of one pair would give it back)."""
+    out = list(words)
+    while out == words:
+        for _ in range(edits):
+            out = corrupt(out, rng, vocab)
+    return out
+
+
+def acceptability_split(lines: list[str], n: int, rng: np.random.Generator,
+                        edits: int = 1, flag: str = "--n-train") -> glue.TaskSplit:
+    """``n`` sentences of 5-30 words, each used once: real (1) or corrupted with ``edits``
+    edits (0), 50/50."""
     sents = [s.split() for s in lines if 5 <= len(s.split()) <= 30]
     if len(sents) < n:
-        raise ValueError(f"n_train / n_dev: only {len(sents)} sentences of 5-30 words, asked {n}")
+        raise ValueError(f"{flag} must be at most {len(sents)} (the sentences of 5-30 words "
+                         f"there), got {n}")
     vocab = sorted({w for s in sents for w in s})
     pick = rng.permutation(len(sents))[:n]
     labels = rng.permutation(np.arange(n) % 2)
-    text = [" ".join(sents[i] if y else corrupt(sents[i], rng, vocab))
+    text = [" ".join(sents[i] if y else corrupt_n(sents[i], rng, vocab, edits))
             for i, y in zip(pick, labels, strict=True)]
     return glue.TaskSplit(text, None, labels.astype(np.int64))
 
 
 def ptb_acceptability(ptb_dir: str | os.PathLike, cache: str | os.PathLike, n_train: int = 1000,
-                      n_dev: int = 1000, seed: int = 0) -> str:
+                      n_dev: int = 1000, seed: int = 0, edits: int = 1) -> str:
     """The task folder (cached under ``cache/ptb-acceptability-<key>``); returns its path."""
     root = Path(ptb_dir).expanduser()
     files = {s: root / f"ptb.{s}.txt" for s in ("valid", "test")}
@@ -116,12 +130,14 @@ def ptb_acceptability(ptb_dir: str | os.PathLike, cache: str | os.PathLike, n_tr
     if missing:
         raise ValueError(f"--ptb-dir {str(root)!r}: missing {missing}")
     out = Path(cache).expanduser() / (
-        f"ptb-acceptability-{digest(files['valid'], files['test'], (n_train, n_dev, seed))}")
+        f"ptb-acceptability-{digest(files['valid'], files['test'], (n_train, n_dev, seed, edits))}")
     if (out / "dev.tsv").is_file():
         return str(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for split, source, n in (("train", "valid", n_train), ("dev", "test", n_dev)):
         lines = files[source].read_text().splitlines()
-        glue.write_split(out / f"{split}.tsv", "cola", acceptability_split(lines, n, rng))
+        flag = f"--n-{split} (PTB {source})"
+        glue.write_split(out / f"{split}.tsv", "cola",
+                         acceptability_split(lines, n, rng, edits, flag))
     return str(out)

@@ -11,10 +11,10 @@ from imm_ray.lm.hf.encoders import TINY, tiny_encoder_config, train_wordpiece
 
 
 def task_folder(task: str, glue_dir: str, ptb_dir: str, cache: Path, n_train: int,
-                n_dev: int, seed: int = 0) -> str:
+                n_dev: int, seed: int = 0, edits: int = 1) -> str:
     """ptb-acceptability: built (cached); a GLUE task: --glue-dir, read once to check it."""
     if task == "ptb-acceptability":
-        return ptb_acceptability(ptb_dir, cache, n_train, n_dev, seed)
+        return ptb_acceptability(ptb_dir, cache, n_train, n_dev, seed, edits)
     name = glue.task_name(task)
     if not glue_dir:
         raise ValueError(f"--glue-dir: the GLUE task {task!r} needs its folder (train.tsv, "
@@ -44,10 +44,11 @@ def random_encoder(name: str, data_dir: str, task: str, cache: Path, max_length:
 
 def model_folder(model: str, data_dir: str, task: str, cache: Path, max_length: int,
                  ptb_dir: str, pretrain_steps: int) -> str:
-    """ptb-bert: pretrained here (cached); a built-in name: random weights; else as given."""
+    """ptb-bert: pretrained here (cached) with ``max_length`` positions; a built-in name:
+    random weights; else as given."""
     if model == "ptb-bert":
         return pretrain_bert(Path(ptb_dir) / "ptb.train.txt", cache, model="bert-tiny",
-                             vocab_size=2000, max_length=32, steps=pretrain_steps,
+                             vocab_size=2000, max_length=max_length, steps=pretrain_steps,
                              batch_size=32, lr=2e-3)
     if model in TINY:
         return random_encoder(model, data_dir, task, cache, max_length)
@@ -75,3 +76,14 @@ def check_model(path: str, methods, max_length: int) -> None:
                          f"the model's ({config.vocab_size})")
     if tok.mask_token_id is None and set(methods) - {"finetune"}:
         raise ValueError(f"--model {path!r}: the tokenizer has no mask token")
+
+
+def truncated(path: str, data_dir: str, task: str, max_length: int) -> tuple[int, int]:
+    """(training examples longer than ``max_length`` tokens, training examples): what the
+    trials' truncation cuts, printed by the sweep (a cut corruption is label noise)."""
+    from transformers import AutoTokenizer
+
+    split = glue.read_task(data_dir, task)["train"]
+    tok = AutoTokenizer.from_pretrained(path)
+    enc = tok(split.text_a, split.text_b) if split.text_b else tok(split.text_a)
+    return sum(len(ids) > max_length for ids in enc["input_ids"]), len(split)
