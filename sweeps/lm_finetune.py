@@ -70,7 +70,7 @@ class SweepConfig:
     n_dev: int = 1000
     """ptb-acceptability: dev sentences (from PTB test)."""
     edits: int = 3
-    """ptb-acceptability: edits per corrupted sentence (each an adjacent swap or a word
+    """ptb-acceptability: edits per corrupted sentence, 1-5 (each an adjacent swap or a word
     replaced)."""
     pretrain_steps: int = 20000
     """ptb-bert: MLM pretraining steps (batch 32, --max-length tokens; 20,000 at 64 tokens
@@ -81,10 +81,13 @@ class SweepConfig:
         if bad or not self.methods:
             raise ValueError(f"--methods must be a non-empty list from {METHODS}, got "
                              f"{list(self.methods)}")
-        for name in ("seeds", "n_train", "n_dev", "edits", "pretrain_steps"):
+        for name in ("seeds", "n_train", "n_dev", "pretrain_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if isinstance(self.edits, bool) or self.edits not in range(1, 6):
+            # the shortest stand-in sentence has 5 words
+            raise ValueError(f"--edits must be an integer in [1, 5], got {self.edits!r}")
 
 
 QUICK = {"model": "bert-tiny", "seeds": 2, "n_train": 64, "n_dev": 64, "epochs": 1.0,

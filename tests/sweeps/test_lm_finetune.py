@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 
 from imm_ray.experiments.lm_finetune import report as ft_report
-from imm_ray.experiments.lm_finetune.data import corrupt_n, ptb_acceptability
+from imm_ray.experiments.lm_finetune.data import (
+    corrupt_n,
+    pretrain_bert,
+    ptb_acceptability,
+    step_line,
+)
 from imm_ray.experiments.lm_finetune.trainable import ROW_FIELDS
 from imm_ray.lm.hf import glue
 
@@ -41,7 +46,8 @@ def load_script():
     (["--k", "0"], "k must be"),
     (["--task", "mnli"], "task must be one of"),
     (["--seeds", "0"], "--seeds must be an integer >= 1"),
-    (["--edits", "0"], "--edits must be an integer >= 1"),
+    (["--edits", "0"], "--edits must be an integer in [1, 5]"),
+    (["--edits", "1000000000"], "--edits must be an integer in [1, 5]"),
 ])
 def test_bad_flags_fail_before_ray(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit):
@@ -106,6 +112,35 @@ def test_truncated_counts_examples_over_max_length(tmp_path):
     assert lengths == [4, 9, 5, 11]
     assert prepare.truncated(str(tmp_path / "tok"), str(tmp_path), "cola", 5) == (2, 4)
     assert prepare.truncated(str(tmp_path / "tok"), str(tmp_path), "cola", 11) == (0, 4)
+
+
+def test_step_line_says_step_loss_and_eta():
+    assert step_line(2000, 20000, 5.99, 150.0) == (
+        "pretraining step 2,000/20,000 (10%), MLM loss 5.990, 2m30s elapsed, ETA 22m30s")
+
+
+def test_pretrained_folder_loads_and_is_reused(tmp_path, capsys, monkeypatch):
+    import json
+
+    import torch
+
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep the suite's threads
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the {w} sat on the mat near {w} ." for w in
+                                 ("cat", "dog", "bird", "fox", "cow", "hen") * 10))
+    path = pretrain_bert(corpus, tmp_path / "cache", model="bert-tiny", vocab_size=60,
+                         max_length=16, steps=4, batch_size=4, threads=1)
+    out = capsys.readouterr().out
+    assert "pretraining step 4/4 (100%)" in out and f"-> {path}" in out
+    info = json.loads((Path(path) / "pretrained.json").read_text())
+    assert info["steps"] == 4 and np.isfinite(info["final_loss"])
+    tok, mlm = AutoTokenizer.from_pretrained(path), AutoModelForMaskedLM.from_pretrained(path)
+    assert mlm.config.max_position_embeddings == 16 and len(tok) <= mlm.config.vocab_size
+    assert pretrain_bert(corpus, tmp_path / "cache", model="bert-tiny", vocab_size=60,
+                         max_length=16, steps=4, batch_size=4, threads=1) == path
+    assert "pretraining" not in capsys.readouterr().out      # cached: not trained again
 
 
 def test_report_table_has_three_rows_and_paired_difference(tmp_path):

@@ -41,6 +41,7 @@ def pretrain_bert(train_file: str | os.PathLike, cache: str | os.PathLike, *,
     from transformers import (
         AutoModelForMaskedLM,
         DataCollatorForLanguageModeling,
+        PrinterCallback,
         Trainer,
         TrainingArguments,
     )
@@ -68,6 +69,10 @@ def pretrain_bert(train_file: str | os.PathLike, cache: str | os.PathLike, *,
                              dataloader_num_workers=0)
     trainer = Trainer(model=mlm, args=args, train_dataset=data,
                       data_collator=DataCollatorForLanguageModeling(tok, mlm_probability=0.15))
+    trainer.remove_callback(PrinterCallback)  # raw log dicts: step_printer says it with an ETA
+    trainer.add_callback(step_printer())
+    print(f"pretraining ptb-bert: {steps:,} steps of {batch_size} x {max_length} tokens "
+          f"(once; cached) -> {out}", flush=True)
     result = trainer.train()
     mlm.save_pretrained(out)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -75,6 +80,32 @@ def pretrain_bert(train_file: str | os.PathLike, cache: str | os.PathLike, *,
         {**settings, "train_file": str(train_file), "final_loss": losses[-1] if losses else None,
          "train_seconds": result.metrics["train_runtime"]}, indent=2))
     return str(out)
+
+
+def step_line(step: int, max_steps: int, loss: float, elapsed: float) -> str:
+    """``pretraining step 2,000/20,000 (10%), MLM loss 5.990, 2m30s elapsed, ETA 22m30s``."""
+    eta = elapsed / step * (max_steps - step) if step else 0.0
+    clock = lambda t: f"{int(t // 60)}m{int(t % 60):02d}s"  # noqa: E731
+    return (f"pretraining step {step:,}/{max_steps:,} ({step / max_steps:.0%}), MLM loss "
+            f"{loss:.3f}, {clock(elapsed)} elapsed, ETA {clock(eta)}")
+
+
+def step_printer():
+    """A ``TrainerCallback`` printing :func:`step_line` at each of the Trainer's logs."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class _StepLine(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                print(step_line(state.global_step, state.max_steps, logs["loss"],
+                                time.perf_counter() - self.start), flush=True)
+
+    return _StepLine()
 
 
 def corrupt(words: list[str], rng: np.random.Generator, vocab: list[str]) -> list[str]:
