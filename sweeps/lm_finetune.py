@@ -24,8 +24,8 @@ method, task, seed, mcc, f1, accuracy, imm_lambda, k, ...) and ``plot: <png>``.
 
 Results to expect (docs/lm_finetune.md, measured 7 Dec 2026 on a 2-core CPU, --seeds 10):
 dev MCC finetune 0.173, finetune+mlm 0.143, finetune+mlm+imm 0.130 (IMM vs MLM -0.012 +-
-0.030: no gain here), after 23 min of pretraining (once, cached) and 4 min 41 s of
-fine-tuning; --quick takes about 40 s.
+0.030: no gain here; five variants in the docs, none significant either way), after 23
+min of pretraining (once, cached) and 4 min 41 s of fine-tuning; --quick takes about 30 s.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class SweepConfig:
     edits: int = 3
     """ptb-acceptability: edits per corrupted sentence, 1-5 (each an adjacent swap or a word
     replaced)."""
+    pretrain_shape: str = "bert-tiny"
+    """ptb-bert: the shape pretrained, bert-tiny (2 x 64) or bert-mini (2 x 128)."""
     pretrain_steps: int = 20000
     """ptb-bert: MLM pretraining steps (batch 32, --max-length tokens; 20,000 at 64 tokens
     take 23 min on 2 CPU cores, once: cached)."""
@@ -85,6 +87,9 @@ class SweepConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {v!r}")
+        if self.pretrain_shape not in ("bert-tiny", "bert-mini"):
+            raise ValueError(f"--pretrain-shape must be bert-tiny or bert-mini, got "
+                             f"{self.pretrain_shape!r}")
         if isinstance(self.edits, bool) or self.edits not in range(1, 6):
             # the shortest stand-in sentence has 5 words
             raise ValueError(f"--edits must be an integer in [1, 5], got {self.edits!r}")
@@ -132,7 +137,8 @@ def prepare_inputs(args, settings: SweepConfig, trial: FinetuneTrialConfig):
                                    settings.n_train, settings.n_dev, edits=settings.edits)
         print(f"task {trial.task}: {data}")
         model = prepare.model_folder(trial.model, data, trial.task_name(), cache,
-                                     trial.max_length, settings.ptb_dir, settings.pretrain_steps)
+                                     trial.max_length, settings.ptb_dir, settings.pretrain_steps,
+                                     settings.pretrain_shape)
         print(f"model {trial.model}: {model}")
         prepare.check_model(model, settings.methods, trial.max_length)
         cut, total = prepare.truncated(model, data, trial.task_name(), trial.max_length)

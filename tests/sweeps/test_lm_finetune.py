@@ -48,6 +48,7 @@ def load_script():
     (["--seeds", "0"], "--seeds must be an integer >= 1"),
     (["--edits", "0"], "--edits must be an integer in [1, 5]"),
     (["--edits", "1000000000"], "--edits must be an integer in [1, 5]"),
+    (["--pretrain-shape", "bert-base"], "--pretrain-shape must be bert-tiny or bert-mini"),
 ])
 def test_bad_flags_fail_before_ray(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit):

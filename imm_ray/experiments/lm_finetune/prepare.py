@@ -43,11 +43,11 @@ def random_encoder(name: str, data_dir: str, task: str, cache: Path, max_length:
 
 
 def model_folder(model: str, data_dir: str, task: str, cache: Path, max_length: int,
-                 ptb_dir: str, pretrain_steps: int) -> str:
-    """ptb-bert: pretrained here (cached) with ``max_length`` positions; a built-in name:
-    random weights; else as given."""
+                 ptb_dir: str, pretrain_steps: int, pretrain_shape: str = "bert-tiny") -> str:
+    """ptb-bert: a ``pretrain_shape`` BERT pretrained here (cached) with ``max_length``
+    positions; a built-in name: random weights; else as given."""
     if model == "ptb-bert":
-        return pretrain_bert(Path(ptb_dir) / "ptb.train.txt", cache, model="bert-tiny",
+        return pretrain_bert(Path(ptb_dir) / "ptb.train.txt", cache, model=pretrain_shape,
                              vocab_size=2000, max_length=max_length, steps=pretrain_steps,
                              batch_size=32, lr=2e-3)
     if model in TINY:
