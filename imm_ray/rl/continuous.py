@@ -33,6 +33,7 @@ from imm_ray.rl.restricted import (  # noqa: F401  (re-exported: the Box-action 
     SavedGaussianPolicy,
     _move_to,
     check_continuous_setup,
+    gaussian_draws,
     is_continuous,
     same_box,
 )
@@ -83,8 +84,7 @@ class GaussianModulePolicy:
         if isinstance(out, (tuple, list)):
             mean, log_std = (self._check(t, one, x, name) for t, name in
                              zip(out, ("mean", "log_std"), strict=True))
-            noise = torch.randn((one[0], m, *one[1:]), device=mean.device)
-            return mean.unsqueeze(1) + log_std.exp().unsqueeze(1) * noise
+            return gaussian_draws(mean, log_std, m)
         action = self._check(out, one, x, "actions")
         return action.unsqueeze(1).expand(one[0], m, *one[1:])
 

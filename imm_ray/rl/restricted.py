@@ -277,6 +277,13 @@ class ContinuousModulePolicy(ModulePolicy):
         return self._dist(restricted_contexts).to_deterministic().sample()
 
 
+def gaussian_draws(mean: Tensor, log_std: Tensor, m: int) -> Tensor:
+    """``m`` draws of a diagonal Gaussian: ``[B, *shape]`` each -> ``[B, m, *shape]``,
+    ``mean + exp(log_std) * N(0, 1)``."""
+    noise = torch.randn((mean.shape[0], m, *mean.shape[1:]), device=mean.device)
+    return mean.unsqueeze(1) + log_std.exp().unsqueeze(1) * noise
+
+
 def is_continuous(restricted) -> bool:
     """Whether ``restricted`` is a continuous-action restricted policy
     (:class:`~imm_ray.protocols.ContinuousRestrictedModel`: ``action_space``, ``sample``)."""
@@ -383,9 +390,7 @@ class SavedGaussianPolicy:
     @torch.no_grad()
     def sample(self, restricted_contexts: Tensor, m: int) -> Tensor:
         """``[B, D]`` -> ``[B, m, d]`` draws."""
-        mean, log_std = self._gaussian(restricted_contexts)
-        noise = torch.randn((mean.shape[0], m, mean.shape[1]), device=mean.device)
-        return mean.unsqueeze(1) + log_std.exp().unsqueeze(1) * noise
+        return gaussian_draws(*self._gaussian(restricted_contexts), m)
 
     @torch.no_grad()
     def mean(self, restricted_contexts: Tensor) -> Tensor:
