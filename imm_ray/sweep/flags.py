@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import sys
 import tempfile
 import textwrap
 import time
@@ -259,3 +260,22 @@ def check_experiment_folder(args: argparse.Namespace) -> None:
 def experiment_uri(args: argparse.Namespace) -> str:
     """``<storage>/<name>``: where Tune keeps this sweep (after :func:`validate_common`)."""
     return files.join(args.storage_path, args.name)
+
+
+def check_no_repeats(parser: argparse.ArgumentParser, argv=None) -> None:
+    """Raise ValueError naming a flag given more than once (argparse would keep the last
+    silently). Aliases of one flag count together; ``append`` / ``count`` flags, which
+    exist to repeat, and anything after ``--`` are not counted."""
+    seen: dict[str, list[str]] = {}
+    for token in sys.argv[1:] if argv is None else argv:
+        if token == "--":
+            break
+        action = parser._option_string_actions.get(token.split("=", 1)[0])
+        if action is None or isinstance(action, (argparse._AppendAction,
+                                                 argparse._CountAction)):
+            continue
+        seen.setdefault(action.dest, []).append(token.split("=", 1)[0])
+    for flags in seen.values():
+        if len(flags) > 1:
+            raise ValueError(f"{flags[0]} is given {len(flags)} times ({' '.join(flags)}); "
+                             "give each flag once")

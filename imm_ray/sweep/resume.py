@@ -16,7 +16,12 @@ import sys
 
 from imm_ray.sweep import files
 from imm_ray.sweep.expfile import apply_config, config_values
-from imm_ray.sweep.flags import experiment_uri, name_flags_in_help, validate_common
+from imm_ray.sweep.flags import (
+    check_no_repeats,
+    experiment_uri,
+    name_flags_in_help,
+    validate_common,
+)
 
 ARGS_FILE = "sweep_args.json"
 RESUME_ARGS_FILE = "sweep_args_resume.json"
@@ -29,9 +34,11 @@ RUNTIME_FLAGS = frozenset({"address", "storage_path", "name", "resume", "quick",
 def parse_sweep_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """``parser.parse_args`` plus the shared checks; with ``--resume``, the original run's
     settings (from its ``sweep_args.json``) replace the defaults, and a flag given now that
-    differs from the original is refused. Errors exit through ``parser.error``."""
+    differs from the original is refused; a flag given twice is refused. Errors exit
+    through ``parser.error``."""
     name_flags_in_help(parser, getattr(parser, "flag_aliases", None))
     try:
+        check_no_repeats(parser, argv)
         apply_config(parser, argv)  # the --config file's values become the defaults
     except ValueError as e:
         parser.error(str(e))

@@ -181,6 +181,20 @@ def test_explicit_dests_ignores_defaults():
     assert p.parse_args([]).seeds == 3  # defaults restored
 
 
+def test_a_flag_given_twice_is_refused_naming_it(tmp_path, capsys):
+    for argv, message in ((["--seeds", "3", "--seeds", "4"], "--seeds is given 2 times"),
+                          (["--seeds=3", "--sizes", "2", "--seeds", "3"],
+                           "--seeds is given 2 times"),
+                          (["--resume", "--resume"], "--resume is given 2 times")):
+        with pytest.raises(SystemExit):
+            sweep.parse_sweep_args(resume_parser(), [*argv, "--storage-path", str(tmp_path)])
+        assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+    args = sweep.parse_sweep_args(resume_parser(), ["--seeds", "3", "--sizes", "2", "5",
+                                                    "--storage-path", str(tmp_path)])
+    assert args.seeds == 3 and args.sizes == [2, 5]
+
+
 def test_require_unique_names_the_flag():
     from imm_ray.config import require_unique
 
