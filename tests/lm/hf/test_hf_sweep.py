@@ -60,9 +60,10 @@ def test_bad_flags_stop_before_any_work(text_dir, tmp_path, flags, match, capsys
 
     (tmp_path / "empty").mkdir()
     flags = [str(tmp_path / "empty") if f == "EMPTY" else f for f in flags]
-    base = ["--corpus", str(text_dir), "--tokenizer", "train-wordlevel:64", "--storage-path",
-            str(tmp_path)]
-    with pytest.raises(SystemExit):
+    base = {"--corpus": str(text_dir), "--tokenizer": "train-wordlevel:64",
+            "--storage-path": str(tmp_path)}
+    base = [x for flag, value in base.items() if flag not in flags for x in (flag, value)]
+    with pytest.raises(SystemExit):  # each flag once: a repeated one is its own error
         parse_args("test", base + flags)
     assert match in capsys.readouterr().err
 
@@ -88,9 +89,10 @@ def test_seeds_is_a_count_and_seed_values_lists_them(text_dir, tmp_path, flags, 
 def test_bad_seed_flags_are_named(text_dir, tmp_path, flags, match, capsys):
     from imm_ray.experiments.lm_transformers.cli import parse_args
 
-    base = ["--corpus", str(text_dir), "--tokenizer", "train-wordlevel:64", "--storage-path",
-            str(tmp_path)]
-    with pytest.raises(SystemExit):
+    base = {"--corpus": str(text_dir), "--tokenizer": "train-wordlevel:64",
+            "--storage-path": str(tmp_path)}
+    base = [x for flag, value in base.items() if flag not in flags for x in (flag, value)]
+    with pytest.raises(SystemExit):  # each flag once: a repeated one is its own error
         parse_args("test", base + flags)
     assert match in capsys.readouterr().err
 
